@@ -1,0 +1,51 @@
+"""Settings, read from ``EXCHANGE_*`` environment variables in one place.
+
+The CLI builds one :class:`ExchangeSettings` at start-up and passes it (or the parts a
+component needs) down; library code never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ExchangeSettings"]
+
+
+class ExchangeSettings(BaseSettings):
+    """Process-wide settings.
+
+    Every field maps to ``EXCHANGE_<FIELD>``; for example ``EXCHANGE_HOME=/srv/exchange``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="EXCHANGE_",
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = Field(
+        default=Path(".exchange"),
+        description="Where broker state, logs, keys and sinks live.",
+    )
+    bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers (host:port,...). Unset: use the local broker.",
+    )
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        # Broker configs embed this path; a relative path would break once a JVM's cwd differs.
+        return value.expanduser().resolve()
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"got {value!r}, expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
