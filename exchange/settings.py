@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ExchangeSettings"]
@@ -35,12 +35,28 @@ class ExchangeSettings(BaseSettings):
         description="Kafka bootstrap servers (host:port,...). Unset: use the local broker.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    pki_passphrase: SecretStr | None = Field(
+        default=None,
+        description="Passphrase that encrypts private keys at rest. Prefer pki_passphrase_file.",
+    )
+    pki_passphrase_file: Path | None = Field(
+        default=None,
+        description="File whose first line is the passphrase that encrypts private keys at rest.",
+    )
 
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         # Broker configs embed this path; a relative path would break once a JVM's cwd differs.
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _one_passphrase_source(self) -> ExchangeSettings:
+        if self.pki_passphrase is not None and self.pki_passphrase_file is not None:
+            raise ValueError(
+                "set EXCHANGE_PKI_PASSPHRASE or EXCHANGE_PKI_PASSPHRASE_FILE, not both"
+            )
+        return self
 
     @field_validator("log_level")
     @classmethod
