@@ -1,0 +1,75 @@
+"""Create and inspect Kafka topics through the AdminClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # typed here; admin re-exports it untyped
+
+from exchange.errors import BrokerError
+from exchange.kafka_clients import broker_error
+
+__all__ = ["TopicSpec", "ensure_topics"]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic and how it must be configured.
+
+    Attributes:
+        name: topic name.
+        partitions: partition count.
+        replication_factor: ``-1`` takes the broker's ``default.replication.factor``.
+        config: topic-level settings such as ``retention.ms`` or ``cleanup.policy``.
+    """
+
+    name: str
+    partitions: int = 3
+    replication_factor: int = -1
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+def ensure_topics(
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    admin_config: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create every topic in ``specs`` that does not exist yet; return the names created.
+
+    Existing topics are left as they are (their configuration is not changed here).
+
+    Raises:
+        BrokerError: the broker refused a topic or did not answer within ``timeout``.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap, **(admin_config or {})})
+    wanted = {spec.name: spec for spec in specs}
+    if not wanted:
+        return []
+    new_topics = [
+        NewTopic(
+            spec.name,
+            num_partitions=spec.partitions,
+            replication_factor=spec.replication_factor,
+            config=dict(spec.config),
+        )
+        for spec in wanted.values()
+    ]
+    futures = admin.create_topics(new_topics, operation_timeout=timeout, request_timeout=timeout)
+    created: list[str] = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise broker_error(f"create topic {name}", exc) from exc
+        except TimeoutError as exc:
+            raise BrokerError(f"create topic {name}: no answer within {timeout:.0f} s") from exc
+    return sorted(created)
