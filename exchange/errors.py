@@ -95,6 +95,10 @@ class IntegrityReason(StrEnum):
     REPLAY = "replay"
     ROLLBACK = "rollback"
     SCHEMA_MISMATCH = "schema_mismatch"
+    #: the header's suite is not the suite of the sender key it names (downgrade attempt)
+    SUITE_MISMATCH = "suite_mismatch"
+    #: the signed recipients or the reader are not allowed by the signed handling summary
+    HANDLING_VIOLATION = "handling_violation"
 
 
 class IntegrityError(DataError):
