@@ -1,0 +1,165 @@
+"""Batch sealing: many envelopes, one signature over their Merkle root (RFC 9162 §2.1).
+
+Implementation of :class:`exchange.crypto.BatchSealer` (unstable module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+from exchange.crypto.dek import EpochPolicy
+from exchange.crypto.header import DerivedFrom
+from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
+from exchange.crypto.seal import DEFAULT_TTL, Sealer, _Leaf
+from exchange.policy import HandlingSummary
+
+__all__ = ["BatchSealer", "PendingEnvelope"]
+
+
+class PendingEnvelope:
+    """The future result of :meth:`BatchSealer.add`; ready after the batch is flushed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self) -> None:
+        self._value: bytes | None = None
+
+    def done(self) -> bool:
+        return self._value is not None
+
+    def result(self) -> bytes:
+        """The sealed envelope.
+
+        Raises:
+            RuntimeError: the batch has not been flushed yet.
+        """
+        if self._value is None:
+            raise RuntimeError("the batch has not been flushed; call flush() first")
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"PendingEnvelope(done={self.done()})"
+
+
+class BatchSealer:
+    """Collects messages and signs them with one signature per batch.
+
+    A batch is flushed when it reaches ``max_batch`` messages, when :meth:`add` finds the
+    oldest pending message older than ``linger``, on :meth:`flush`, and on leaving the
+    ``with`` block. Using a closed sealer raises :class:`RuntimeError`.
+
+    Args:
+        sender, trust, suite, producer_id, producer_epoch, epoch_policy, ttl, clock: as
+            :class:`~exchange.crypto.Sealer`.
+        max_batch: messages per signature, 1..4096 (a batch of one is a plain signature).
+        linger: longest time a message waits for its batch.
+
+    Example::
+
+        with BatchSealer(provider, trust, suite=SuiteId.CLASSIC, max_batch=64) as batch:
+            pending = [batch.add(b, recipients=["USA-ATF"], ...) for b in records]
+        envelopes = [p.result() for p in pending]
+    """
+
+    def __init__(
+        self,
+        sender: KeyProvider,
+        trust: TrustResolver,
+        *,
+        suite: SuiteId,
+        max_batch: int = 64,
+        linger: timedelta = timedelta(milliseconds=50),
+        producer_id: str | None = None,
+        producer_epoch: int | None = None,
+        epoch_policy: EpochPolicy | None = None,
+        ttl: timedelta = DEFAULT_TTL,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not 1 <= max_batch <= 4096:
+            raise ValueError(f"got max_batch={max_batch}, expected 1..4096")
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._sealer = Sealer(
+            sender, trust, suite=suite, producer_id=producer_id, producer_epoch=producer_epoch,
+            epoch_policy=epoch_policy, ttl=ttl, clock=self._clock,
+        )  # fmt: skip
+        self._max = max_batch
+        self._linger = linger
+        self._leaves: list[_Leaf] = []
+        self._pending: list[PendingEnvelope] = []
+        self._first: datetime | None = None
+        self._closed = False
+        self.batches_signed = 0
+
+    def __enter__(self) -> BatchSealer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.flush()
+        self._closed = True
+
+    def add(
+        self,
+        plaintext: bytes,
+        *,
+        recipients: Iterable[str],
+        record_type: str,
+        schema_fingerprint: bytes,
+        handling: HandlingSummary,
+        topic: str,
+        provenance: Iterable[DerivedFrom] = (),
+        ttl: timedelta | None = None,
+        now: datetime | None = None,
+    ) -> PendingEnvelope:
+        """Encrypt one message now; its signature comes with the batch.
+
+        Raises:
+            PolicyError: the handling or publishing rights forbid this message.
+            RuntimeError: the sealer is closed.
+        """
+        if self._closed:
+            raise RuntimeError("BatchSealer is closed")
+        now = now or self._clock()
+        if self._first is not None and now - self._first >= self._linger:
+            self.flush()
+        leaf = self._sealer._prepare(
+            plaintext, recipients=recipients, record_type=record_type,
+            schema_fingerprint=schema_fingerprint, handling=handling, topic=topic,
+            provenance=provenance, ttl=ttl, now=now,
+        )  # fmt: skip
+        if self._leaves and leaf.header.sender != self._leaves[0].header.sender:
+            # The sender key rotated mid-batch: the pending leaves need the old key's signature.
+            pending_leaf, self._leaves = leaf, self._leaves
+            self.flush()
+            leaf = pending_leaf
+        future = PendingEnvelope()
+        self._leaves.append(leaf)
+        self._pending.append(future)
+        self._first = self._first or now
+        if len(self._leaves) >= self._max:
+            self.flush()
+        return future
+
+    def flush(self) -> int:
+        """Sign the pending batch (one signature) and resolve its futures.
+
+        Returns:
+            The number of envelopes completed.
+        """
+        if self._closed:
+            raise RuntimeError("BatchSealer is closed")
+        if not self._leaves:
+            return 0
+        leaves, pending = self._leaves, self._pending
+        self._leaves, self._pending, self._first = [], [], None
+        for future, blob in zip(pending, self._sealer._finish(leaves), strict=True):
+            future._value = blob
+        self.batches_signed += 1
+        return len(leaves)
