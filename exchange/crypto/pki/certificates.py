@@ -1,0 +1,436 @@
+"""Agency certificates: our X.509 extensions, key ids, building and verifying.
+
+An agency certificate (one per agency, suite and key generation) is an X.509 v3 end-entity
+certificate issued directly by its country's root for that suite family:
+
+* subject ``CN=<agency id>, O=<country>``; SubjectPublicKeyInfo = the primary signing key
+  (Ed25519 for classic and pq-hybrid, P-384 for cnsa);
+* ``basicConstraints`` CA=false and ``keyUsage`` digitalSignature, both critical;
+* ``agencyKeyBinding`` (critical): suite, key id, the other signing keys (ML-DSA-65 for
+  pq-hybrid) and the HPKE KEM public key;
+* ``publishingRights`` (critical): the record types the agency may publish.
+
+The OIDs live under our UUID arc ``2.25.<uuid>`` (ITU-T X.667; needs no registration). Both are
+critical so a verifier that does not understand them must refuse the certificate instead of
+ignoring the KEM key or the publishing rights.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat import asn1
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, x25519
+from cryptography.hazmat.primitives.hpke import MLKEM768X25519PublicKey
+from cryptography.x509.oid import NameOID
+
+from exchange.crypto.keys import AgencyKey, KemPublicKey, SigningPublicKey, SuiteId
+from exchange.crypto.pki.algorithms import root_suite_for_key
+from exchange.crypto.pki.layout import AGENCY_ID_RE, COUNTRY_RE
+
+__all__ = [
+    "OID_AGENCY_KEY_BINDING",
+    "OID_PUBLISHING_RIGHTS",
+    "RECORD_TYPES",
+    "AgencyPublicKeys",
+    "CertificateRejectedError",
+    "build_agency_certificate",
+    "compute_key_id",
+    "verify_agency_certificate",
+]
+
+#: The project's X.667 UUID arc; ``.1.<n>`` are certificate extensions.
+_ARC: Final = "2.25.28770244525367967633237105011873228983"
+OID_AGENCY_KEY_BINDING: Final = x509.ObjectIdentifier(f"{_ARC}.1.1")
+OID_PUBLISHING_RIGHTS: Final = x509.ObjectIdentifier(f"{_ARC}.1.2")
+
+#: Record type names an agency may be allowed to publish.
+RECORD_TYPES: Final = frozenset(
+    {"seizure", "trace-request", "trace-response", "ballistic", "intel"}
+)
+
+_BINDING_VERSION: Final = 1
+_KEY_ID_DOMAIN: Final = b"exchange/key-id/v1\x00"
+_KEY_ID_BYTES: Final = 16
+_EXTRA_SIGNING_KEYS = {"classic": 0, "pq-hybrid": 1, "cnsa": 0}
+
+# Extensions an agency certificate may carry. Anything else critical is refused (RFC 5280 4.2).
+_UNDERSTOOD: Final = frozenset(
+    {
+        x509.oid.ExtensionOID.BASIC_CONSTRAINTS,
+        x509.oid.ExtensionOID.KEY_USAGE,
+        x509.oid.ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        x509.oid.ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        OID_AGENCY_KEY_BINDING,
+        OID_PUBLISHING_RIGHTS,
+    }
+)
+
+
+@asn1.sequence
+class _AgencyKeyBinding:
+    # AgencyKeyBinding ::= SEQUENCE { version INTEGER (1), suite UTF8String,
+    #   keyId OCTET STRING (SIZE(16)), extraSigningKeys SEQUENCE OF OCTET STRING,
+    #   kemKey SEQUENCE OF OCTET STRING }    -- raw public key encodings, see compute_key_id
+    version: int
+    suite: str
+    key_id: bytes
+    extra_signing_keys: list[bytes]
+    kem_key: list[bytes]
+
+
+@asn1.sequence
+class _PublishingRights:
+    # PublishingRights ::= SEQUENCE { recordTypes SEQUENCE OF UTF8String }
+    record_types: list[str]
+
+
+class CertificateRejectedError(Exception):
+    """A certificate failed verification. Internal: the trust store maps it to an integrity reason.
+
+    The message names the failed check for debug logs; it never reaches a remote peer.
+    """
+
+
+@dataclass(frozen=True)
+class AgencyPublicKeys:
+    """The public keys of one generation, in suite order, plus their raw encodings."""
+
+    suite: SuiteId
+    signing_keys: tuple[SigningPublicKey, ...]
+    kem_key: KemPublicKey
+    #: raw encodings, exactly as carried in the certificate (and hashed into the key id)
+    signing_raw: tuple[bytes, ...]
+    kem_raw: tuple[bytes, ...]
+
+    @property
+    def key_id(self) -> str:
+        return compute_key_id(self.suite, self.signing_raw, self.kem_raw)
+
+
+def _raw(key: object) -> bytes:
+    if isinstance(
+        key,
+        ed25519.Ed25519PublicKey
+        | x25519.X25519PublicKey
+        | mldsa.MLDSA65PublicKey
+        | mlkem.MLKEM768PublicKey,
+    ):
+        return key.public_bytes_raw()
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP384R1):
+        return key.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    raise TypeError(f"got public key {type(key).__name__}, expected one of the suite key types")
+
+
+def public_keys_for(
+    suite: SuiteId, signing: Sequence[SigningPublicKey], kem_parts: Sequence[object]
+) -> AgencyPublicKeys:
+    """Bundle freshly generated public keys.
+
+    ``kem_parts`` is ``(X25519,)`` for classic, ``(ML-KEM-768, X25519)`` for pq-hybrid and
+    ``(P-384,)`` for cnsa.
+    """
+    suite = SuiteId(suite)
+    kem: KemPublicKey
+    if suite is SuiteId.PQ_HYBRID:
+        mlkem_pub, x_pub = kem_parts
+        assert isinstance(mlkem_pub, mlkem.MLKEM768PublicKey)  # noqa: S101 - internal invariant
+        assert isinstance(x_pub, x25519.X25519PublicKey)  # noqa: S101
+        kem = MLKEM768X25519PublicKey(mlkem_pub, x_pub)
+    else:
+        (only,) = kem_parts
+        assert isinstance(only, x25519.X25519PublicKey | ec.EllipticCurvePublicKey)  # noqa: S101
+        kem = only
+    return AgencyPublicKeys(
+        suite=suite,
+        signing_keys=tuple(signing),
+        kem_key=kem,
+        signing_raw=tuple(_raw(k) for k in signing),
+        kem_raw=tuple(_raw(k) for k in kem_parts),
+    )
+
+
+def compute_key_id(suite: SuiteId, signing_raw: Sequence[bytes], kem_raw: Sequence[bytes]) -> str:
+    """The key id of a generation: hex of the first 16 bytes of a domain-separated SHA-256.
+
+    ``SHA-256("exchange/key-id/v1\\0" || suite || 0x00 || for each raw public key in suite order
+    (signing keys, then KEM parts): u32be(len) || key)``. It depends only on the public keys,
+    so anyone holding the certificate can recompute it, and the certificate cannot claim
+    another generation's id.
+    """
+    digest = hashlib.sha256(_KEY_ID_DOMAIN + SuiteId(suite).value.encode() + b"\x00")
+    for part in (*signing_raw, *kem_raw):
+        digest.update(len(part).to_bytes(4, "big") + part)
+    return digest.digest()[:_KEY_ID_BYTES].hex()
+
+
+def build_agency_certificate(
+    *,
+    agency_id: str,
+    keys: AgencyPublicKeys,
+    may_publish: Iterable[str],
+    issuer: x509.Certificate,
+    issuer_key: object,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """Issue the certificate of one agency key generation.
+
+    Args:
+        agency_id: ``<CTY>-<AGENCY>``; its country must be the issuer's.
+        keys: the generation's public keys (``keys.suite`` must be the issuer's suite family).
+        may_publish: subset of :data:`RECORD_TYPES`.
+        issuer: the root certificate; issuer_key: its private key.
+        not_before: start of validity; not_after: end of validity (both UTC, inclusive).
+
+    Returns:
+        The signed certificate.
+
+    Raises:
+        ValueError: unknown record types, empty rights, country or suite mismatch, bad validity.
+    """
+    rights = sorted(set(may_publish))
+    if not rights or not set(rights) <= RECORD_TYPES:
+        raise ValueError(
+            f"got may_publish {rights!r}, expected a non-empty subset of {sorted(RECORD_TYPES)}"
+        )
+    if _country_of(issuer) != agency_id.split("-", 1)[0]:
+        raise ValueError(f"got agency {agency_id!r}, expected an agency of {_country_of(issuer)}")
+    if root_suite_for_key(issuer.public_key()) is not keys.suite:
+        raise ValueError(f"got a {keys.suite} key generation for a root of another suite family")
+    if not_after <= not_before:
+        raise ValueError("got not_after before not_before, expected a positive validity period")
+    binding = _AgencyKeyBinding(
+        version=_BINDING_VERSION,
+        suite=keys.suite.value,
+        key_id=bytes.fromhex(keys.key_id),
+        extra_signing_keys=list(keys.signing_raw[1:]),
+        kem_key=list(keys.kem_raw),
+    )
+    primary = keys.signing_keys[0]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_agency_name(agency_id))
+        .issuer_name(issuer.subject)
+        .public_key(primary)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(primary), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),  # type: ignore[arg-type]  # ML-DSA keys are accepted at runtime; the stub predates them
+            critical=False,
+        )
+        .add_extension(
+            x509.UnrecognizedExtension(OID_AGENCY_KEY_BINDING, asn1.encode_der(binding)),
+            critical=True,
+        )
+        .add_extension(
+            x509.UnrecognizedExtension(
+                OID_PUBLISHING_RIGHTS, asn1.encode_der(_PublishingRights(record_types=rights))
+            ),
+            critical=True,
+        )
+    )
+    return sign_certificate(builder, issuer_key)
+
+
+def sign_certificate(builder: x509.CertificateBuilder, issuer_key: object) -> x509.Certificate:
+    """Sign with the issuer's algorithm: pure Ed25519/ML-DSA, or ECDSA with SHA-384 for P-384."""
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        return builder.sign(issuer_key, hashes.SHA384())
+    if isinstance(issuer_key, ed25519.Ed25519PrivateKey | mldsa.MLDSA65PrivateKey):
+        return builder.sign(issuer_key, None)
+    raise TypeError(
+        f"got issuer key {type(issuer_key).__name__}, expected Ed25519, ML-DSA-65 or P-384"
+    )
+
+
+def _agency_name(agency_id: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, agency_id.split("-", 1)[0]),
+            x509.NameAttribute(NameOID.COMMON_NAME, agency_id),
+        ]
+    )
+
+
+def _country_of(cert: x509.Certificate) -> str | None:
+    # X.509's countryName is alpha-2; our ids are alpha-3, so the country rides in O.
+    values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(values[0].value) if len(values) == 1 else None
+
+
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not ca,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _ext_value(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes:
+    try:
+        ext = cert.extensions.get_extension_for_oid(oid)
+    except x509.ExtensionNotFound:
+        raise CertificateRejectedError(f"missing extension {oid.dotted_string}") from None
+    if not ext.critical or not isinstance(ext.value, x509.UnrecognizedExtension):
+        raise CertificateRejectedError(f"extension {oid.dotted_string} must be critical")
+    return ext.value.value
+
+
+def _within(cert: x509.Certificate, at: dt.datetime) -> bool:
+    return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
+
+
+def _decode_kem(suite: SuiteId, parts: Sequence[bytes]) -> KemPublicKey:
+    if suite is SuiteId.CLASSIC and len(parts) == 1:
+        return x25519.X25519PublicKey.from_public_bytes(parts[0])
+    if suite is SuiteId.PQ_HYBRID and len(parts) == 2:
+        return MLKEM768X25519PublicKey(
+            mlkem.MLKEM768PublicKey.from_public_bytes(parts[0]),
+            x25519.X25519PublicKey.from_public_bytes(parts[1]),
+        )
+    if suite is SuiteId.CNSA and len(parts) == 1:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), parts[0])
+    raise CertificateRejectedError(f"KEM key has {len(parts)} parts, unexpected for {suite}")
+
+
+def check_root(root: x509.Certificate) -> tuple[str, SuiteId]:
+    """Check that ``root`` is a well-formed self-signed root of ours; return (country, suite).
+
+    Raises:
+        CertificateRejectedError: not self-signed, not a CA, wrong key type or country.
+    """
+    suite = root_suite_for_key(root.public_key())
+    country = _country_of(root)
+    if suite is None or country is None or not COUNTRY_RE.match(country):
+        raise CertificateRejectedError("root has an unsupported key type or no country")
+    try:
+        root.verify_directly_issued_by(root)
+        basic = root.extensions.get_extension_for_class(x509.BasicConstraints)
+        usage = root.extensions.get_extension_for_class(x509.KeyUsage)
+    except (x509.ExtensionNotFound, ValueError, TypeError) as exc:
+        raise CertificateRejectedError(f"root is not a valid self-signed CA: {exc}") from None
+    except Exception as exc:  # InvalidSignature and friends  # noqa: BLE001
+        raise CertificateRejectedError(
+            f"root self-signature invalid: {type(exc).__name__}"
+        ) from None
+    if not (
+        basic.critical and basic.value.ca and usage.value.key_cert_sign and usage.value.crl_sign
+    ):
+        raise CertificateRejectedError("root lacks CA basicConstraints or keyCertSign/cRLSign")
+    return country, suite
+
+
+def _check_issued_end_entity(cert: x509.Certificate, root: x509.Certificate) -> None:
+    try:
+        # Issuer name == root subject, and the signature verifies under the root key.
+        cert.verify_directly_issued_by(root)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not issued by this root"
+        raise CertificateRejectedError(f"not issued by this root: {type(exc).__name__}") from None
+    if cert.version is not x509.Version.v3:
+        raise CertificateRejectedError("not an X.509 v3 certificate")
+    for ext in cert.extensions:
+        if ext.critical and ext.oid not in _UNDERSTOOD:
+            raise CertificateRejectedError(f"unknown critical extension {ext.oid.dotted_string}")
+    try:
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    except x509.ExtensionNotFound as exc:
+        raise CertificateRejectedError(str(exc)) from None
+    if basic.value.ca or not usage.value.digital_signature or usage.value.key_cert_sign:
+        raise CertificateRejectedError("not an end-entity signing certificate")
+
+
+def _agency_id_of(cert: x509.Certificate, country: str) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    agency_id = str(names[0].value) if len(names) == 1 else ""
+    if not AGENCY_ID_RE.match(agency_id):
+        raise CertificateRejectedError(f"malformed agency id {agency_id!r}")
+    # MEX-* only under the MEX root: checked on the id and on the subject's O attribute.
+    if agency_id.split("-", 1)[0] != country or _country_of(cert) != country:
+        raise CertificateRejectedError(f"agency {agency_id!r} is not under the {country} root")
+    return agency_id
+
+
+def verify_agency_certificate(cert: x509.Certificate, root: x509.Certificate) -> AgencyKey:
+    """Verify ``cert`` as issued by ``root`` and decode it. Validity is *not* checked here.
+
+    The trust store checks validity at the message's signing time (see docs/pki.md), which is
+    why this function only checks what does not depend on time. ``root`` must already have
+    passed :func:`check_root`.
+
+    Args:
+        cert: the agency certificate.
+        root: the trust anchor for the certificate's country and suite family.
+
+    Returns:
+        The decoded :class:`~exchange.crypto.keys.AgencyKey`.
+
+    Raises:
+        CertificateRejectedError: any check failed (the message names it, for debug logs).
+    """
+    country, root_suite = check_root(root)
+    _check_issued_end_entity(cert, root)
+    agency_id = _agency_id_of(cert, country)
+
+    try:
+        binding = asn1.decode_der(_AgencyKeyBinding, _ext_value(cert, OID_AGENCY_KEY_BINDING))
+        rights = asn1.decode_der(_PublishingRights, _ext_value(cert, OID_PUBLISHING_RIGHTS))
+        suite = SuiteId(binding.suite)
+    except ValueError as exc:
+        raise CertificateRejectedError(f"malformed extension: {exc}") from None
+    if binding.version != _BINDING_VERSION or suite is not root_suite:
+        raise CertificateRejectedError(
+            f"binding version {binding.version} / suite {suite} not allowed here"
+        )
+    if len(binding.extra_signing_keys) != _EXTRA_SIGNING_KEYS[suite.value]:
+        raise CertificateRejectedError("wrong number of signing keys for the suite")
+
+    primary = cert.public_key()
+    if root_suite_for_key(primary) is not (
+        SuiteId.CNSA if suite is SuiteId.CNSA else SuiteId.CLASSIC
+    ):
+        raise CertificateRejectedError("primary key type does not match the suite")
+    try:
+        signing: tuple[SigningPublicKey, ...] = (primary,)  # type: ignore[assignment]  # narrowed by root_suite_for_key above
+        signing += tuple(
+            mldsa.MLDSA65PublicKey.from_public_bytes(k) for k in binding.extra_signing_keys
+        )
+        kem = _decode_kem(suite, binding.kem_key)
+    except (ValueError, TypeError) as exc:
+        raise CertificateRejectedError(f"malformed public key: {exc}") from None
+
+    signing_raw = (_raw(primary), *binding.extra_signing_keys)
+    key_id = compute_key_id(suite, signing_raw, binding.kem_key)
+    if binding.key_id.hex() != key_id:
+        raise CertificateRejectedError("key id does not match the certified keys")
+    if not rights.record_types or not set(rights.record_types) <= RECORD_TYPES:
+        raise CertificateRejectedError("publishing rights name unknown record types")
+    return AgencyKey(
+        agency_id=agency_id,
+        key_id=key_id,
+        suite=suite,
+        signing_keys=signing,
+        kem_key=kem,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        may_publish=frozenset(rights.record_types),
+    )
