@@ -60,7 +60,7 @@ CAVEATS: frozenset[str] = frozenset(
     }
 )
 _ORIGINATOR_ONLY = frozenset({"ORIGINATOR_CONTROLLED", "NO_THIRD_PARTY_DISSEMINATION", "UNKNOWN"})
-_AGENCY = re.compile(r"^[A-Z]{3}-[A-Z0-9]{1,16}$")
+_AGENCY = re.compile(r"^[A-Z]{3}(?:-[A-Z0-9]{2,16}){1,3}$")  # as exchange.routing
 _COUNTRY = re.compile(r"^[A-Z]{3}$")
 
 

@@ -1,0 +1,162 @@
+"""Two agencies of different countries exchange envelopes with every suite and signing mode."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from envelope_world import FINGERPRINT, HANDLING, NOW, PLAINTEXT, TOPIC, Mode, World, parts
+
+from exchange.crypto import BatchSealer, EpochPolicy, Opener, SuiteId, open, seal, verify
+from exchange.crypto.envelope import commitment
+from exchange.crypto.header import KeyRef
+
+
+def test_sealed_envelope_opens_for_every_recipient(world: World, envelope: bytes) -> None:
+    for agency in (world.usa, world.cbp):
+        opened = open(envelope, recipient=agency, trust=world.trust, now=NOW)
+        assert opened.plaintext == PLAINTEXT
+        assert opened.header.sender.agency_id == "MEX-FGR"
+
+
+def test_verify_returns_the_signed_header_without_a_private_key(
+    world: World, envelope: bytes, suite: SuiteId
+) -> None:
+    v = verify(envelope, trust=world.trust, now=NOW)
+    h = v.header
+    assert h.suite is suite
+    assert h.record_type == "seizure"
+    assert h.topic == TOPIC
+    assert h.schema_fingerprint == FINGERPRINT
+    assert h.handling == HANDLING
+    assert [r.agency_id for r in h.recipients] == ["USA-ATF", "USA-CBP"]
+    assert h.created_at == NOW
+    assert h.expires_at == NOW + timedelta(days=7)
+    assert v.sender_key.suite is suite
+    assert len(v.signing_digest) == (48 if suite is SuiteId.CNSA else 32)
+
+
+def test_salt_and_plaintext_prove_the_content_to_a_third_party(
+    world: World, envelope: bytes, suite: SuiteId
+) -> None:
+    opened = open(envelope, recipient=world.usa, trust=world.trust, now=NOW)
+    # The auditor holds only the verified header; the recipient reveals plaintext + salt.
+    header = verify(envelope, trust=world.trust, now=NOW).header
+    assert commitment(suite, opened.salt, opened.plaintext) == header.commitment
+    assert commitment(suite, opened.salt, opened.plaintext + b"x") != header.commitment
+
+
+def test_signing_modes_produce_their_structure(world: World, envelope: bytes, mode: Mode) -> None:
+    raw, header = parts(envelope)
+    if mode is Mode.BATCH:
+        assert (raw.seal.batch_size, raw.seal.leaf_index, len(raw.seal.path)) == (3, 1, 2)
+    else:
+        assert (raw.seal.batch_size, raw.seal.leaf_index, raw.seal.path) == (1, 0, ())
+    assert header.nonce_counter == (1 if mode is Mode.EPOCH else 0 if mode is Mode.SINGLE else 1)
+
+
+def test_epoch_reuses_wraps_and_counts_nonces(world: World, suite: SuiteId) -> None:
+    sealer = world.sealer(suite, epoch_policy=EpochPolicy(max_messages=3))
+    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
+              handling=HANDLING, topic=TOPIC)  # fmt: skip
+    blobs = [sealer.seal(b"m%d" % i, **kw) for i in range(4)]  # type: ignore[arg-type]
+    decoded = [parts(b) for b in blobs]
+    assert [h.nonce_counter for _, h in decoded] == [0, 1, 2, 0]
+    assert [h.producer.sequence for _, h in decoded] == [0, 1, 2, 3]
+    assert decoded[0][0].wraps == decoded[2][0].wraps
+    assert decoded[0][1].dek_epoch == decoded[2][1].dek_epoch != decoded[3][1].dek_epoch
+    opener = Opener(world.trust, recipient=world.usa, clock=lambda: NOW)
+    assert [opener.open(b).plaintext for b in blobs] == [b"m0", b"m1", b"m2", b"m3"]
+    assert (opener.deks.misses, opener.deks.hits) == (2, 2)
+
+
+def test_epoch_ends_after_its_age(world: World) -> None:
+    sealer = world.sealer(SuiteId.CLASSIC, epoch_policy=EpochPolicy(max_age=timedelta(seconds=5)))
+    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
+              handling=HANDLING, topic=TOPIC)  # fmt: skip
+    a = parts(sealer.seal(b"a", now=NOW, **kw))[1]  # type: ignore[arg-type]
+    b = parts(sealer.seal(b"b", now=NOW + timedelta(seconds=4), **kw))[1]  # type: ignore[arg-type]
+    c = parts(sealer.seal(b"c", now=NOW + timedelta(seconds=6), **kw))[1]  # type: ignore[arg-type]
+    assert a.dek_epoch == b.dek_epoch != c.dek_epoch
+
+
+class CountingSigner:
+    """Delegates to an agency and counts signing operations."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def sign(self, key_id: str, message: bytes) -> tuple[bytes, ...]:
+        self.calls += 1
+        return self.inner.sign(key_id, message)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_batch_is_signed_once_and_every_leaf_verifies(world: World, suite: SuiteId) -> None:
+    signer = CountingSigner(world.mex)
+    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
+              handling=HANDLING, topic=TOPIC)  # fmt: skip
+    with BatchSealer(signer, world.trust, suite=suite, max_batch=64, clock=lambda: NOW) as b:  # type: ignore[arg-type]
+        futures = [b.add(b"%d" % i, **kw) for i in range(13)]  # type: ignore[arg-type]
+        assert not futures[0].done()
+    assert signer.calls == 1
+    opener = Opener(world.trust, recipient=world.usa, clock=lambda: NOW)
+    assert [opener.open(f.result()).plaintext for f in futures] == [b"%d" % i for i in range(13)]
+    roots = {opener.verify(f.result()).batch_root for f in futures}
+    assert len(roots) == 1
+
+
+def test_batch_flushes_when_full_and_after_linger(world: World) -> None:
+    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
+              handling=HANDLING, topic=TOPIC)  # fmt: skip
+    b = BatchSealer(world.mex, world.trust, suite=SuiteId.CLASSIC, max_batch=2,
+                    linger=timedelta(seconds=1), clock=lambda: NOW)  # fmt: skip
+    f1 = b.add(b"1", now=NOW, **kw)  # type: ignore[arg-type]
+    f2 = b.add(b"2", now=NOW, **kw)  # type: ignore[arg-type]
+    assert f1.done() and f2.done() and b.batches_signed == 1
+    f3 = b.add(b"3", now=NOW, **kw)  # type: ignore[arg-type]
+    f4 = b.add(b"4", now=NOW + timedelta(seconds=2), **kw)  # type: ignore[arg-type]
+    assert f3.done() and not f4.done()
+    with pytest.raises(RuntimeError, match="not been flushed"):
+        f4.result()
+    assert b.flush() == 1 and f4.done()
+    with b:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        b.add(b"5", **kw)  # type: ignore[arg-type]
+
+
+def test_opener_caches_roots_and_deks_within_bounds(world: World) -> None:
+    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
+              handling=HANDLING, topic=TOPIC)  # fmt: skip
+    opener = Opener(world.trust, recipient=world.usa, root_cache_size=2, dek_cache_size=1,
+                    clock=lambda: NOW)  # fmt: skip
+    for i in range(5):
+        blob = seal(b"%d" % i, sender=world.mex, trust=world.trust, suite=SuiteId.CLASSIC,
+                    now=NOW, **kw)  # type: ignore[arg-type]  # fmt: skip
+        assert opener.open(blob).plaintext == b"%d" % i
+    assert len(opener.deks) == 1
+    assert len(opener._roots) == 2
+    assert "USA-ATF" in repr(opener)
+
+
+def test_derived_record_carries_provenance(world: World, envelope: bytes) -> None:
+    parent = verify(envelope, trust=world.trust, now=NOW)
+    handling = HANDLING.__class__(tlp="AMBER", releasable_to=("MEX", "USA"), originator="MEX-FGR")
+    child = seal(b"derived", sender=world.usa, trust=world.trust, recipients=["MEX-FGR"],
+                 suite=SuiteId.CLASSIC, record_type="trace-response",
+                 schema_fingerprint=FINGERPRINT, handling=handling, topic="t",
+                 provenance=[parent.as_parent()], now=NOW)  # fmt: skip
+    (p,) = verify(child, trust=world.trust, now=NOW).header.provenance
+    assert p.message_id == parent.message_id
+    assert p.digest == parent.signing_digest
+
+
+def test_recipient_key_is_named_in_the_header(world: World, envelope: bytes, suite: SuiteId) -> None:
+    _, header = parts(envelope)
+    expected = world.usa.current_key(suite, at=NOW)
+    assert header.recipient_key("USA-ATF") == KeyRef("USA-ATF", expected.key_id)
+    assert header.recipient_key("USA-HSI") is None
