@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from exchange.crypto import BatchSealer, EpochPolicy, HandlingSummary, Sealer, SuiteId
 from exchange.crypto.envelope import (
@@ -25,7 +26,10 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 FINGERPRINT = bytes(range(32))
 PLAINTEXT = b"\x02\x48seizure record avro bytes \x00\x01\x02"
 HANDLING = HandlingSummary(
-    tlp="AMBER", releasable_to=("MEX", "USA"), originator="MEX-FGR", caveats=("LAW_ENFORCEMENT_SENSITIVE",)
+    tlp="AMBER",
+    releasable_to=("MEX", "USA"),
+    originator="MEX-FGR",
+    caveats=("LAW_ENFORCEMENT_SENSITIVE",),
 )
 TOPIC = "xchg.MEX-FGR.crossborder.seizure"
 
@@ -38,6 +42,18 @@ class Mode(StrEnum):
     EPOCH = "epoch"  # second message of a DEK epoch (counter 1, wraps reused)
 
 
+def message(**overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of a seizure from MEX-FGR to USA-ATF, with ``overrides``."""
+    return {
+        "recipients": ["USA-ATF"],
+        "record_type": "seizure",
+        "schema_fingerprint": FINGERPRINT,
+        "handling": HANDLING,
+        "topic": TOPIC,
+        **overrides,
+    }
+
+
 class World:
     """Agencies of both countries plus one enrolled agency that plays the attacker."""
 
@@ -48,8 +64,10 @@ class World:
         self.hsi = InMemoryAgency.generate("USA-HSI")  # enrolled, but not addressed: the attacker
         self.trust = InMemoryTrust.of(self.mex, self.usa, self.cbp, self.hsi)
 
-    def sealer(self, suite: SuiteId, **kw: object) -> Sealer:
-        return Sealer(self.mex, self.trust, suite=suite, clock=lambda: NOW, **kw)  # type: ignore[arg-type]  # test pass-through
+    def sealer(self, suite: SuiteId, **kw: Any) -> Sealer:
+        return Sealer(
+            self.mex, self.trust, suite=suite, clock=lambda: NOW, **kw
+        )  # test pass-through
 
     def make(
         self,
@@ -61,17 +79,16 @@ class World:
         record_type: str = "seizure",
         now: datetime = NOW,
     ) -> bytes:
-        kw = dict(recipients=recipients, record_type=record_type, schema_fingerprint=FINGERPRINT,
-                  handling=HANDLING, topic=TOPIC, now=now)  # fmt: skip
+        kw = message(recipients=recipients, record_type=record_type, now=now)
         if mode is Mode.SINGLE:
             sealer = self.sealer(suite, epoch_policy=EpochPolicy(max_messages=1))
-            return sealer.seal(plaintext, **kw)  # type: ignore[arg-type]  # kw is well-typed
+            return sealer.seal(plaintext, **kw)
         if mode is Mode.EPOCH:
             sealer = self.sealer(suite)
-            sealer.seal(b"first message of the epoch", **kw)  # type: ignore[arg-type]
-            return sealer.seal(plaintext, **kw)  # type: ignore[arg-type]
+            sealer.seal(b"first message of the epoch", **kw)
+            return sealer.seal(plaintext, **kw)
         with BatchSealer(self.mex, self.trust, suite=suite, max_batch=3, clock=lambda: NOW) as b:
-            futures = [b.add(p, **kw) for p in (b"leaf zero", plaintext, b"leaf two")]  # type: ignore[arg-type]
+            futures = [b.add(p, **kw) for p in (b"leaf zero", plaintext, b"leaf two")]
         return futures[1].result()
 
 
@@ -84,21 +101,20 @@ def resign(
     signer: InMemoryAgency,
     key_id: str,
     suite: SuiteId,
-    header_bytes: bytes,
-    wraps: tuple[bytes, ...],
-    ciphertext: bytes,
+    body: tuple[bytes, tuple[bytes, ...], bytes],
 ) -> bytes:
-    """Assemble a batch-of-one envelope from parts and sign it with ``signer``'s key."""
+    """Assemble a batch-of-one envelope from (header, wraps, ciphertext), signed by ``signer``."""
+    header_bytes, wraps, ciphertext = body
     h = suite_info(suite).hash_factory
     root = leaf_hash(h, signing_digest(suite, header_bytes, wraps, ciphertext))
     sigs = signer.sign(key_id, root_message(suite, 1, root))
     return encode_envelope(RawEnvelope(header_bytes, wraps, ciphertext, BatchSeal(1, 0, (), sigs)))
 
 
-def with_header(envelope: bytes, **changes: object) -> bytes:
+def with_header(envelope: bytes, **changes: Any) -> bytes:
     """The envelope with header fields replaced and the rest (including signatures) kept."""
     raw, header = parts(envelope)
-    new = encode_header(dataclasses.replace(header, **changes))  # type: ignore[arg-type]
+    new = encode_header(dataclasses.replace(header, **changes))
     return encode_envelope(dataclasses.replace(raw, header_bytes=new))
 
 

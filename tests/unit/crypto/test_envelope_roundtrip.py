@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from envelope_world import FINGERPRINT, HANDLING, NOW, PLAINTEXT, TOPIC, Mode, World, parts
+from envelope_world import FINGERPRINT, HANDLING, NOW, PLAINTEXT, TOPIC, Mode, World, message, parts
 
-from exchange.crypto import BatchSealer, EpochPolicy, Opener, SuiteId, open, seal, verify
+from exchange.crypto import AgencyKey, BatchSealer, EpochPolicy, Opener, SuiteId, open, seal, verify
 from exchange.crypto.envelope import commitment
 from exchange.crypto.header import KeyRef
+from exchange.crypto.testing import InMemoryAgency
 
 
 def test_sealed_envelope_opens_for_every_recipient(world: World, envelope: bytes) -> None:
@@ -46,7 +47,7 @@ def test_salt_and_plaintext_prove_the_content_to_a_third_party(
     assert commitment(suite, opened.salt, opened.plaintext + b"x") != header.commitment
 
 
-def test_signing_modes_produce_their_structure(world: World, envelope: bytes, mode: Mode) -> None:
+def test_signing_modes_produce_their_structure(envelope: bytes, mode: Mode) -> None:
     raw, header = parts(envelope)
     if mode is Mode.BATCH:
         assert (raw.seal.batch_size, raw.seal.leaf_index, len(raw.seal.path)) == (3, 1, 2)
@@ -57,9 +58,8 @@ def test_signing_modes_produce_their_structure(world: World, envelope: bytes, mo
 
 def test_epoch_reuses_wraps_and_counts_nonces(world: World, suite: SuiteId) -> None:
     sealer = world.sealer(suite, epoch_policy=EpochPolicy(max_messages=3))
-    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
-              handling=HANDLING, topic=TOPIC)  # fmt: skip
-    blobs = [sealer.seal(b"m%d" % i, **kw) for i in range(4)]  # type: ignore[arg-type]
+    kw = message()
+    blobs = [sealer.seal(b"m%d" % i, **kw) for i in range(4)]
     decoded = [parts(b) for b in blobs]
     assert [h.nonce_counter for _, h in decoded] == [0, 1, 2, 0]
     assert [h.producer.sequence for _, h in decoded] == [0, 1, 2, 3]
@@ -72,35 +72,40 @@ def test_epoch_reuses_wraps_and_counts_nonces(world: World, suite: SuiteId) -> N
 
 def test_epoch_ends_after_its_age(world: World) -> None:
     sealer = world.sealer(SuiteId.CLASSIC, epoch_policy=EpochPolicy(max_age=timedelta(seconds=5)))
-    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
-              handling=HANDLING, topic=TOPIC)  # fmt: skip
-    a = parts(sealer.seal(b"a", now=NOW, **kw))[1]  # type: ignore[arg-type]
-    b = parts(sealer.seal(b"b", now=NOW + timedelta(seconds=4), **kw))[1]  # type: ignore[arg-type]
-    c = parts(sealer.seal(b"c", now=NOW + timedelta(seconds=6), **kw))[1]  # type: ignore[arg-type]
+    kw = message()
+    a = parts(sealer.seal(b"a", now=NOW, **kw))[1]
+    b = parts(sealer.seal(b"b", now=NOW + timedelta(seconds=4), **kw))[1]
+    c = parts(sealer.seal(b"c", now=NOW + timedelta(seconds=6), **kw))[1]
     assert a.dek_epoch == b.dek_epoch != c.dek_epoch
 
 
 class CountingSigner:
-    """Delegates to an agency and counts signing operations."""
+    """A KeyProvider that delegates to an agency and counts signing operations."""
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: InMemoryAgency) -> None:
         self.inner = inner
         self.calls = 0
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
+    @property
+    def agency_id(self) -> str:
+        return self.inner.agency_id
+
+    def current_key(self, suite: SuiteId, *, at: datetime) -> AgencyKey:
+        return self.inner.current_key(suite, at=at)
 
     def sign(self, key_id: str, message: bytes) -> tuple[bytes, ...]:
         self.calls += 1
-        return self.inner.sign(key_id, message)  # type: ignore[attr-defined, no-any-return]
+        return self.inner.sign(key_id, message)
+
+    def hpke_open(self, key_id: str, sealed: bytes, *, info: bytes) -> bytes:
+        return self.inner.hpke_open(key_id, sealed, info=info)
 
 
 def test_batch_is_signed_once_and_every_leaf_verifies(world: World, suite: SuiteId) -> None:
     signer = CountingSigner(world.mex)
-    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
-              handling=HANDLING, topic=TOPIC)  # fmt: skip
-    with BatchSealer(signer, world.trust, suite=suite, max_batch=64, clock=lambda: NOW) as b:  # type: ignore[arg-type]
-        futures = [b.add(b"%d" % i, **kw) for i in range(13)]  # type: ignore[arg-type]
+    kw = message()
+    with BatchSealer(signer, world.trust, suite=suite, max_batch=64, clock=lambda: NOW) as b:
+        futures = [b.add(b"%d" % i, **kw) for i in range(13)]
         assert not futures[0].done()
     assert signer.calls == 1
     opener = Opener(world.trust, recipient=world.usa, clock=lambda: NOW)
@@ -110,33 +115,35 @@ def test_batch_is_signed_once_and_every_leaf_verifies(world: World, suite: Suite
 
 
 def test_batch_flushes_when_full_and_after_linger(world: World) -> None:
-    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
-              handling=HANDLING, topic=TOPIC)  # fmt: skip
+    kw = message()
     b = BatchSealer(world.mex, world.trust, suite=SuiteId.CLASSIC, max_batch=2,
                     linger=timedelta(seconds=1), clock=lambda: NOW)  # fmt: skip
-    f1 = b.add(b"1", now=NOW, **kw)  # type: ignore[arg-type]
-    f2 = b.add(b"2", now=NOW, **kw)  # type: ignore[arg-type]
-    assert f1.done() and f2.done() and b.batches_signed == 1
-    f3 = b.add(b"3", now=NOW, **kw)  # type: ignore[arg-type]
-    f4 = b.add(b"4", now=NOW + timedelta(seconds=2), **kw)  # type: ignore[arg-type]
-    assert f3.done() and not f4.done()
+    f1 = b.add(b"1", now=NOW, **kw)
+    f2 = b.add(b"2", now=NOW, **kw)
+    assert f1.done()
+    assert f2.done()
+    assert b.batches_signed == 1
+    f3 = b.add(b"3", now=NOW, **kw)
+    f4 = b.add(b"4", now=NOW + timedelta(seconds=2), **kw)
+    assert f3.done()
+    assert not f4.done()
     with pytest.raises(RuntimeError, match="not been flushed"):
         f4.result()
-    assert b.flush() == 1 and f4.done()
+    assert b.flush() == 1
+    assert f4.done()
     with b:
         pass
     with pytest.raises(RuntimeError, match="closed"):
-        b.add(b"5", **kw)  # type: ignore[arg-type]
+        b.add(b"5", **kw)
 
 
 def test_opener_caches_roots_and_deks_within_bounds(world: World) -> None:
-    kw = dict(recipients=["USA-ATF"], record_type="seizure", schema_fingerprint=FINGERPRINT,
-              handling=HANDLING, topic=TOPIC)  # fmt: skip
+    kw = message()
     opener = Opener(world.trust, recipient=world.usa, root_cache_size=2, dek_cache_size=1,
                     clock=lambda: NOW)  # fmt: skip
     for i in range(5):
         blob = seal(b"%d" % i, sender=world.mex, trust=world.trust, suite=SuiteId.CLASSIC,
-                    now=NOW, **kw)  # type: ignore[arg-type]  # fmt: skip
+                    now=NOW, **kw)  # fmt: skip
         assert opener.open(blob).plaintext == b"%d" % i
     assert len(opener.deks) == 1
     assert len(opener._roots) == 2
@@ -155,7 +162,9 @@ def test_derived_record_carries_provenance(world: World, envelope: bytes) -> Non
     assert p.digest == parent.signing_digest
 
 
-def test_recipient_key_is_named_in_the_header(world: World, envelope: bytes, suite: SuiteId) -> None:
+def test_recipient_key_is_named_in_the_header(
+    world: World, envelope: bytes, suite: SuiteId
+) -> None:
     _, header = parts(envelope)
     expected = world.usa.current_key(suite, at=NOW)
     assert header.recipient_key("USA-ATF") == KeyRef("USA-ATF", expected.key_id)
