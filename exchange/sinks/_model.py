@@ -10,7 +10,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from exchange.errors import InfrastructureError, IntegrityReason
 
@@ -207,3 +208,12 @@ class Sink(Protocol):
     def close(self) -> None:
         """Release the store; idempotent."""
         ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

@@ -1,0 +1,68 @@
+"""Deterministic delivery streams for the sink tests (shared by unit, integration and the crash
+child process, which imports this file from its own directory)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from exchange.sinks import DeliveredRecord
+
+__all__ = ["TOPIC", "make_record", "make_stream"]
+
+TOPIC = "exchange.mex-fgr.bilateral.seizure"
+_EPOCH_START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def make_record(
+    sequence: int,
+    *,
+    message_id: str | None = None,
+    sender: str = "MEX-FGR",
+    producer_id: str = "fgr-producer-1",
+    epoch: int = 0,
+    partition: int = 0,
+    offset: int | None = None,
+) -> DeliveredRecord:
+    """One record; by default its message id, record id and offset follow ``sequence``."""
+    mid = message_id or f"{sender}/{producer_id}/{epoch}/{sequence}"
+    return DeliveredRecord(
+        message_id=mid,
+        sender=sender,
+        producer_id=producer_id,
+        producer_epoch=epoch,
+        sequence=sequence,
+        record_type="seizure",
+        record_id=f"rec-{mid}",
+        topic=TOPIC,
+        partition=partition,
+        offset=sequence if offset is None else offset,
+        created_at=_EPOCH_START + timedelta(seconds=sequence),
+        record_json=json.dumps({"meta": {"recordId": f"rec-{mid}"}, "n": sequence}),
+    )
+
+
+def make_stream(count: int, *, producers: int = 2, partitions: int = 2) -> list[DeliveredRecord]:
+    """``count`` records in Kafka consumption order.
+
+    Producers take turns; each spreads its sequence over the partitions round-robin, and
+    offsets grow per partition, as a consumer reading the partitions in this order sees them.
+    """
+    next_offset = [0] * partitions
+    next_sequence = [0] * producers
+    stream = []
+    for n in range(count):
+        producer = n % producers
+        sequence = next_sequence[producer]
+        next_sequence[producer] += 1
+        partition = (n // producers + producer) % partitions
+        stream.append(
+            make_record(
+                sequence,
+                producer_id=f"producer-{producer}",
+                partition=partition,
+                offset=next_offset[partition],
+            )
+        )
+        next_offset[partition] += 1
+    return stream
