@@ -62,6 +62,12 @@ _SIGNING: Final = MappingProxyType(
 )
 
 
+#: (min, max) wire length of each signature algorithm, checked before any verification.
+_SIGNATURE_LENGTHS: Final = MappingProxyType(
+    {"ed25519": (64, 64), "mldsa65": (3309, 3309), "p384": (8, 104)}
+)
+
+
 def hpke_suite(suite: SuiteId) -> hpke.Suite:
     """The HPKE suite that wraps DEKs for ``suite``.
 
@@ -153,10 +159,14 @@ def verify_signatures(agency_key: AgencyKey, message: bytes, signatures: Sequenc
     Returns:
         ``True`` only if every signature verifies.
     """
-    expected = len(signing_algorithms(agency_key.suite))
-    if len(agency_key.signing_keys) != expected or len(signatures) != expected:
+    names = signing_algorithms(agency_key.suite)
+    if not len(agency_key.signing_keys) == len(signatures) == len(names):
         _log.debug("signature count mismatch for key %s", agency_key.key_id)
         return False
+    for name, signature in zip(names, signatures, strict=True):
+        low, high = _SIGNATURE_LENGTHS[name]
+        if not low <= len(signature) <= high:
+            return False
     ok = True
     for key, signature in zip(agency_key.signing_keys, signatures, strict=True):
         try:

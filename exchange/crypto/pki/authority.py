@@ -43,6 +43,7 @@ from exchange.crypto.pki.layout import (
     AGENCY_ID_RE,
     COUNTRY_RE,
     PkiLayout,
+    make_dirs,
     write_private,
     write_public,
 )
@@ -80,7 +81,7 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 @contextlib.contextmanager
 def _locked(layout: PkiLayout) -> Iterator[None]:
-    layout.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(layout.root)
     with open(layout.root / ".lock", "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:

@@ -15,7 +15,7 @@ import json
 import os
 from typing import Final
 
-from exchange.crypto.pki.layout import PkiLayout
+from exchange.crypto.pki.layout import PkiLayout, make_dirs
 
 __all__ = ["EVENTS", "append_event", "read_history", "verify_history"]
 
@@ -45,7 +45,7 @@ def append_event(layout: PkiLayout, event: str, *, at: dt.datetime, **fields: Hi
     if event not in EVENTS:
         raise ValueError(f"got event {event!r}, expected one of {sorted(EVENTS)}")
     path = layout.history
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(path.parent)
     # Callers hold the PKI lock, so reading the tail and appending cannot interleave.
     prev = _last_digest(path.read_bytes()) if path.exists() else _GENESIS
     record = {"at": at.isoformat(), "event": event, **fields, "prev": prev}

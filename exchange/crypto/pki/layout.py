@@ -27,7 +27,15 @@ from typing import Final
 
 from exchange.crypto.keys import SuiteId
 
-__all__ = ["AGENCY_ID_RE", "COUNTRY_RE", "KEY_ID_RE", "PkiLayout", "write_private", "write_public"]
+__all__ = [
+    "AGENCY_ID_RE",
+    "COUNTRY_RE",
+    "KEY_ID_RE",
+    "PkiLayout",
+    "make_dirs",
+    "write_private",
+    "write_public",
+]
 
 #: ISO 3166 alpha-3 codes of the countries this exchange serves.
 COUNTRY_RE: Final = re.compile(r"\A(MEX|USA)\Z")
@@ -101,12 +109,24 @@ class PkiLayout:
         return self.private_dir / "agencies" / agency_id / SuiteId(suite).value / key_id
 
 
-def _make_dirs(path: Path) -> None:
-    path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+def make_dirs(path: Path) -> None:
+    """Create ``path`` and every missing parent with mode 0700 (``mkdir -p`` would give the
+    parents the umask's mode, often 0755). Existing directories are left as they are."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=_DIR_MODE)
+        except FileExistsError:
+            continue  # created concurrently; its creator chose the mode
+        os.chmod(directory, _DIR_MODE)  # the umask may have narrowed or widened it
 
 
 def _write_atomic(path: Path, data: bytes, mode: int, *, exclusive: bool) -> None:
-    _make_dirs(path.parent)
+    make_dirs(path.parent)
     if exclusive and path.exists():
         raise FileExistsError(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
