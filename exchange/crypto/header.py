@@ -8,6 +8,7 @@ header has one byte string.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ __all__ = [
     "EnvelopeHeader",
     "KeyRef",
     "ProducerRef",
+    "check_identifier",
     "decode_header",
     "encode_header",
     "from_micros",
@@ -152,10 +154,23 @@ def encode_header(h: EnvelopeHeader) -> bytes:
     return w.getvalue()
 
 
-def _read_id(r: Reader) -> str:
-    value = r.string(MAX_ID)
-    if not value or not value.isprintable():
-        raise AvroFormatError("empty or unprintable identifier")
+_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no space
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # Kafka's legal topic names
+
+
+def check_identifier(value: str, *, topic: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a legal identifier (or Kafka topic name)."""
+    if not (_TOPIC if topic else _ID).fullmatch(value):
+        kind = "topic" if topic else "identifier"
+        raise ValueError(f"got {kind} {value!r}, expected {(_TOPIC if topic else _ID).pattern}")
+
+
+def _read_id(r: Reader, *, topic: bool = False) -> str:
+    value = r.string(MAX_TOPIC if topic else MAX_ID)
+    try:
+        check_identifier(value, topic=topic)
+    except ValueError as exc:
+        raise AvroFormatError("illegal identifier") from exc
     return value
 
 
@@ -200,7 +215,7 @@ def decode_header(data: bytes) -> EnvelopeHeader:
     producer = ProducerRef(_read_id(r), r.bounded_long(0, 2**63 - 1), r.bounded_long(0, 2**63 - 1))
     created_us = r.bounded_long(0, 2**62)
     expires_us = r.bounded_long(0, 2**62)
-    topic = _read_id_bounded(r, MAX_TOPIC)
+    topic = _read_id(r, topic=True)
     record_type = _read_id(r)
     fingerprint = r.fixed(FINGERPRINT_LENGTH)
     tlp = r.string(16)
@@ -237,13 +252,6 @@ def decode_header(data: bytes) -> EnvelopeHeader:
         record_type, fingerprint, handling, provenance, recipients, dek_epoch, counter,
         commitment,
     )  # fmt: skip
-
-
-def _read_id_bounded(r: Reader, limit: int) -> str:
-    value = r.string(limit)
-    if not value or not value.isprintable():
-        raise AvroFormatError("empty or unprintable identifier")
-    return value
 
 
 class UnknownValueError(AvroFormatError):

@@ -33,6 +33,7 @@ from exchange.crypto.header import (
     EnvelopeHeader,
     KeyRef,
     ProducerRef,
+    check_identifier,
     encode_header,
     to_micros,
 )
@@ -104,6 +105,7 @@ class Sealer:
         self._randbytes: Callable[[int], bytes] = os.urandom
         self._wrap: WrapFn = hazmat.hpke_wrap
         self._producer_id = producer_id or f"{sender.agency_id}/{uuid.uuid4()}"
+        check_identifier(self._producer_id)
         self._producer_epoch = (
             to_micros(self._clock()) if producer_epoch is None else producer_epoch
         )
@@ -175,6 +177,8 @@ class Sealer:
         ttl = self._ttl if ttl is None else ttl
         if not timedelta(0) < ttl <= MAX_TTL:
             raise ValueError(f"got ttl={ttl}, expected (0, {MAX_TTL}]")
+        check_identifier(topic, topic=True)
+        check_identifier(record_type)
         if len(schema_fingerprint) != 32:
             raise ValueError("got a schema fingerprint that is not 32 bytes (SHA-256)")
         if len(plaintext) > MAX_ENVELOPE - (64 << 10):
