@@ -27,9 +27,10 @@ def redact_dsn(dsn: str) -> str:
     Returns:
         The same string with passwords masked; safe for repr, logs and errors.
     """
-    redacted = _URL_PASSWORD.sub(rf"\g<1>{_REDACTED}\g<2>", dsn)
-    redacted = _QUERY_PASSWORD.sub(rf"\g<1>{_REDACTED}", redacted)
-    return _KV_PASSWORD.sub(rf"\g<1>{_REDACTED}", redacted)
+    if "://" in dsn:
+        redacted = _URL_PASSWORD.sub(rf"\g<1>{_REDACTED}\g<2>", dsn)
+        return _QUERY_PASSWORD.sub(rf"\g<1>{_REDACTED}", redacted)
+    return _KV_PASSWORD.sub(rf"\g<1>{_REDACTED}", dsn)
 
 
 def scrub(text: str, dsn: str) -> str:
