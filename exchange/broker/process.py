@@ -213,11 +213,17 @@ def _signal(pid: int, sig: signal.Signals) -> bool:
 
 
 def _running(pid: int) -> bool:
-    _reap(pid)
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        # Not our child: its parent reaps it, and a zombie has stopped running.
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+    # Our child runs until reaped. A JVM's main thread can show as a zombie while its other
+    # threads (and its sockets) are still being torn down; waitpid waits for all of them.
+    return reaped == 0
 
 
 def _reap(pid: int) -> None:
