@@ -12,13 +12,12 @@ import hmac
 import struct
 from collections.abc import Sequence
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from exchange.crypto.keys import AgencyKey, KemPublicKey, SigningPublicKey, SuiteId
-from exchange.crypto.suites import SigAlg, suite_info
+from exchange.crypto.keys import AgencyKey, KemPublicKey, SuiteId
+from exchange.crypto.pki.algorithms import verify_signatures as _table_verify
+from exchange.crypto.suites import suite_info
 
 __all__ = [
     "DEK_LENGTH",
@@ -87,43 +86,18 @@ def hpke_wrap(suite: SuiteId, dek: bytes, public_key: KemPublicKey, info: bytes)
     return suite_info(suite).hpke_suite().encrypt(dek, public_key, info)
 
 
-def _verify_one(alg: SigAlg, key: SigningPublicKey, signature: bytes, message: bytes) -> bool:
-    try:
-        if alg is SigAlg.ED25519 and isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, message)
-            return True
-        if alg is SigAlg.MLDSA65 and isinstance(key, mldsa.MLDSA65PublicKey):
-            key.verify(signature, message)
-            return True
-        if (
-            alg is SigAlg.ECDSA_P384_SHA384
-            and isinstance(key, ec.EllipticCurvePublicKey)
-            and isinstance(key.curve, ec.SECP384R1)
-        ):
-            key.verify(signature, message, ec.ECDSA(hashes.SHA384()))
-            return True
-    except (InvalidSignature, ValueError):
-        return False
-    return False  # key type does not match the suite's algorithm
-
-
 def verify_signatures(agency_key: AgencyKey, message: bytes, signatures: Sequence[bytes]) -> bool:
-    """True only if there is one signature per suite algorithm and *every* one verifies.
-
-    For pq-hybrid this is the AND-combiner: Ed25519 and ML-DSA-65 must both verify, so the
-    envelope stays unforgeable while either algorithm stands. Never raises for bad input.
+    """True only if there is one signature per suite algorithm, each within its length bounds,
+    and *every* one verifies (the shared table's AND-combiner: for pq-hybrid, Ed25519 and
+    ML-DSA-65 must both verify). Never raises for bad input.
     """
     algs = suite_info(agency_key.suite).signatures
-    keys = agency_key.signing_keys
-    if not (len(algs) == len(keys) == len(signatures)):
+    if len(signatures) != len(algs) or any(
+        not alg.min_length <= len(sig) <= alg.max_length
+        for alg, sig in zip(algs, signatures, strict=True)
+    ):
         return False
-    ok = True
-    for alg, key, sig in zip(algs, keys, signatures, strict=True):
-        if not alg.min_length <= len(sig) <= alg.max_length:
-            return False
-        # Verify all, not short-circuit: the time taken does not reveal which one failed.
-        ok = _verify_one(alg, key, sig, message) and ok
-    return ok
+    return _table_verify(agency_key, message, signatures)
 
 
 def equal(a: bytes, b: bytes) -> bool:

@@ -1,12 +1,10 @@
-"""The suite -> algorithm table of the envelope (unstable, internal).
+"""What envelope v1 needs to know about each suite, on top of the one algorithm table.
 
-One row per :class:`~exchange.crypto.keys.SuiteId`. Everything the envelope code needs to know
-about a suite is here: the hash used for every digest of the format (commitment, AEAD associated
-data, signing digest, Merkle tree), the HPKE suite (RFC 9180 §7) used to wrap DEKs, and the
-ordered list of signature algorithms that must *all* verify.
-
-The PKI package owns certificate algorithms; when its table lands this module re-exports the
-HPKE part from it so there is a single table (see docs/envelope.md, "Suites").
+The suite -> algorithm table (HPKE suite, signature algorithms and their order, signing and
+verification) lives in :mod:`exchange.crypto.pki.algorithms`, shared with the PKI so a suite
+can never mean two things. This module adds only envelope wire facts derived from it: the
+hash used for every digest of the format, the exact length of a wrapped DEK and the length
+bounds of each signature encoding (checked before any verification).
 """
 
 from __future__ import annotations
@@ -14,46 +12,48 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from cryptography.hazmat.primitives import hpke
 
 from exchange.crypto.keys import SuiteId
+from exchange.crypto.pki.algorithms import hpke_suite, signing_algorithms
 
 __all__ = ["SUITES", "SigAlg", "SuiteInfo", "suite_info"]
 
 
-class SigAlg(Enum):
-    """A signature algorithm and the (min, max) length of its wire encoding."""
+@dataclass(frozen=True)
+class SigAlg:
+    """A signature algorithm of the shared table and the length bounds of its encoding."""
 
-    ED25519 = ("ed25519", 64, 64)
-    #: FIPS 204 ML-DSA-65, pure mode, empty context string.
-    MLDSA65 = ("mldsa65", 3309, 3309)
-    #: ECDSA P-384 with SHA-384, DER ``Ecdsa-Sig-Value`` (RFC 5480 §2.2.3), at most 104 bytes.
-    ECDSA_P384_SHA384 = ("p384", 8, 104)
+    name: str
+    min_length: int
+    max_length: int
 
-    @property
-    def min_length(self) -> int:
-        return int(self.value[1])
 
-    @property
-    def max_length(self) -> int:
-        return int(self.value[2])
+#: Encoded lengths: Ed25519 raw (RFC 8032), ML-DSA-65 raw (FIPS 204 Table 2), ECDSA P-384
+#: DER Ecdsa-Sig-Value (RFC 5480 §2.2.3; two INTEGERs of at most 49 bytes in a SEQUENCE).
+_SIG_BOUNDS: Final = MappingProxyType(
+    {"ed25519": (64, 64), "mldsa65": (3309, 3309), "p384": (8, 104)}
+)
+#: RFC 9180 §7.1 Nenc: X25519 32, P-384 97; X-Wing (ML-KEM-768-X25519) 1088 + 32.
+_ENC_LENGTH: Final = MappingProxyType(
+    {SuiteId.CLASSIC: 32, SuiteId.PQ_HYBRID: 1120, SuiteId.CNSA: 97}
+)
 
 
 @dataclass(frozen=True)
 class SuiteInfo:
-    """Algorithms of one suite.
+    """Envelope facts of one suite.
 
     Attributes:
         suite: the suite id.
-        hash_name: name of the digest used everywhere in the format for this suite.
-        hash_factory: ``hashlib`` constructor of that digest.
-        digest_size: its output length in bytes.
-        signatures: signature algorithms, in wire order; every one must verify.
-        hpke_kem / hpke_kdf / hpke_aead: the RFC 9180 suite wrapping DEKs.
-        max_wrap_length: exact ``enc || ct`` length of one wrapped 32-byte DEK.
+        hash_name / hash_factory / digest_size: the digest used everywhere in the format
+            (SHA-256; SHA-384 for cnsa, as CNSA 1.0 pairs it with P-384).
+        signatures: the signature algorithms in wire order; every one must verify.
+        wrap_length: exact ``enc || ct`` length of one wrapped 32-byte DEK
+            (Nenc + 32 + 16-byte AES-GCM tag).
     """
 
     suite: SuiteId
@@ -61,58 +61,38 @@ class SuiteInfo:
     hash_factory: Callable[..., Any]
     digest_size: int
     signatures: tuple[SigAlg, ...]
-    hpke_kem: hpke.KEM
-    hpke_kdf: hpke.KDF
-    hpke_aead: hpke.AEAD
-
-    @property
-    def wrap_length(self) -> int:
-        # enc (RFC 9180 §4 Nenc) || AES-256-GCM(32-byte DEK) || 16-byte tag
-        return int(self.hpke_kem.enc_length()) + 32 + 16
+    wrap_length: int
 
     def hpke_suite(self) -> hpke.Suite:
-        return hpke.Suite(self.hpke_kem, self.hpke_kdf, self.hpke_aead)
+        """The RFC 9180 suite that wraps DEKs (from the shared table)."""
+        return hpke_suite(self.suite)
 
 
-SUITES: dict[SuiteId, SuiteInfo] = {
-    SuiteId.CLASSIC: SuiteInfo(
-        suite=SuiteId.CLASSIC,
-        hash_name="sha256",
-        hash_factory=hashlib.sha256,
-        digest_size=32,
-        signatures=(SigAlg.ED25519,),
-        hpke_kem=hpke.KEM.X25519,
-        hpke_kdf=hpke.KDF.HKDF_SHA256,
-        hpke_aead=hpke.AEAD.AES_256_GCM,
-    ),
-    SuiteId.PQ_HYBRID: SuiteInfo(
-        suite=SuiteId.PQ_HYBRID,
-        hash_name="sha256",
-        hash_factory=hashlib.sha256,
-        digest_size=32,
-        signatures=(SigAlg.ED25519, SigAlg.MLDSA65),
-        hpke_kem=hpke.KEM.MLKEM768_X25519,
-        hpke_kdf=hpke.KDF.HKDF_SHA256,
-        hpke_aead=hpke.AEAD.AES_256_GCM,
-    ),
-    # CNSA 1.0 asks for SHA-384 with P-384, so every digest of a cnsa envelope is SHA-384.
-    SuiteId.CNSA: SuiteInfo(
-        suite=SuiteId.CNSA,
-        hash_name="sha384",
-        hash_factory=hashlib.sha384,
-        digest_size=48,
-        signatures=(SigAlg.ECDSA_P384_SHA384,),
-        hpke_kem=hpke.KEM.P384,
-        hpke_kdf=hpke.KDF.HKDF_SHA384,
-        hpke_aead=hpke.AEAD.AES_256_GCM,
-    ),
-}
+def _row(suite: SuiteId, hash_name: str) -> SuiteInfo:
+    factory = getattr(hashlib, hash_name)
+    return SuiteInfo(
+        suite=suite,
+        hash_name=hash_name,
+        hash_factory=factory,
+        digest_size=factory().digest_size,
+        signatures=tuple(SigAlg(n, *_SIG_BOUNDS[n]) for n in signing_algorithms(suite)),
+        wrap_length=_ENC_LENGTH[suite] + 32 + 16,
+    )
+
+
+SUITES: Final = MappingProxyType(
+    {
+        SuiteId.CLASSIC: _row(SuiteId.CLASSIC, "sha256"),
+        SuiteId.PQ_HYBRID: _row(SuiteId.PQ_HYBRID, "sha256"),
+        SuiteId.CNSA: _row(SuiteId.CNSA, "sha384"),
+    }
+)
 
 
 def suite_info(suite: SuiteId) -> SuiteInfo:
-    """The algorithm row of ``suite``.
+    """The envelope facts of ``suite``.
 
     Raises:
-        KeyError: ``suite`` has no row (cannot happen for a valid :class:`SuiteId`).
+        KeyError: ``suite`` is not a :class:`SuiteId`.
     """
     return SUITES[suite]

@@ -3,6 +3,7 @@ cheaply: malformed and oversized input never crashes and never allocates unbound
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tracemalloc
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from exchange.crypto import Opener, SuiteId
 from exchange.crypto._avro import AvroFormatError, Reader, Writer
 from exchange.crypto.envelope import MAX_ENVELOPE, decode_envelope, encode_envelope
-from exchange.crypto.header import decode_header, encode_header
+from exchange.crypto.header import ProducerRef, decode_header, encode_header
 from exchange.errors import IntegrityError
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas" / "avro" / "envelope"
@@ -183,10 +184,6 @@ def test_mutated_envelopes_never_crash_and_are_rejected(
 def test_any_valid_header_round_trips_through_fastavro(
     envelopes: dict[Any, bytes], tlp: str, topic: str, counter: int, seq: int
 ) -> None:
-    import dataclasses
-
-    from exchange.crypto.header import ProducerRef
-
     _, header = parts(envelopes[(SuiteId.CLASSIC, next(iter(k[1] for k in envelopes)))])
     h = dataclasses.replace(
         header,
