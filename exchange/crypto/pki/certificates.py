@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -42,6 +44,7 @@ __all__ = [
     "CertificateRejectedError",
     "build_agency_certificate",
     "compute_key_id",
+    "issue_serial",
     "verify_agency_certificate",
 ]
 
@@ -172,6 +175,16 @@ def compute_key_id(suite: SuiteId, signing_raw: Sequence[bytes], kem_raw: Sequen
     return digest.digest()[:_KEY_ID_BYTES].hex()
 
 
+def issue_serial() -> int:
+    """A certificate serial: issuance time in ns, then 64 random bits (RFC 5280: <= 20 octets).
+
+    The random half keeps serials unpredictable (as CA/B Forum asks); the time half orders
+    generations issued within the same second, so "the newest generation" is well defined even
+    for a rotation right after an enrollment (X.509 validity has only one-second resolution).
+    """
+    return (time.time_ns() << 64) | secrets.randbits(64)
+
+
 def build_agency_certificate(
     *,
     agency_id: str,
@@ -221,7 +234,7 @@ def build_agency_certificate(
         .subject_name(_agency_name(agency_id))
         .issuer_name(issuer.subject)
         .public_key(primary)
-        .serial_number(x509.random_serial_number())
+        .serial_number(issue_serial())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

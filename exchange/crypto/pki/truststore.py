@@ -250,7 +250,7 @@ class TrustStore:
         """The newest generation of ``agency_id`` for ``suite`` usable at ``at``.
 
         "Newest" is the latest ``not_before`` (rotation starts a generation now), ties broken
-        by the certificate serial so the answer is deterministic.
+        by the certificate serial, which starts with the issuance time (see ``issue_serial``).
 
         Raises:
             PolicyError: the agency is unknown or has no usable key for ``suite`` at ``at``.

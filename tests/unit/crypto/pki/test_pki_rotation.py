@@ -122,3 +122,11 @@ def test_certificate_validity_clipped_to_root(pki: Pki) -> None:
     root = pki.store().entry("USA-HSI", key.key_id)
     assert root is not None
     assert key.not_after == root.root.not_valid_after_utc
+
+
+def test_rotation_in_the_same_second_as_enrollment_still_switches_keys(pki: Pki) -> None:
+    # X.509 validity has one-second resolution; the serial's time prefix breaks the tie.
+    (first,) = enroll_agency(pki.home, "USA-HSI", pki.passphrase, suites=["classic"], now=NOW)
+    (second,) = rotate_agency(pki.home, "USA-HSI", pki.passphrase, now=NOW)
+    assert first.not_before == second.not_before
+    assert pki.store().current_key("USA-HSI", SuiteId.CLASSIC, at=NOW).key_id == second.key_id
