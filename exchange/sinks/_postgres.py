@@ -64,12 +64,18 @@ class PostgresSink(SinkBase):
             self._conn = psycopg.connect(dsn, autocommit=True)
         except psycopg.Error as exc:
             raise self._error("connect to", exc) from None
-        self._conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
         try:
+            # READ COMMITTED while migrating: each statement after the advisory lock then sees
+            # what a concurrent migrator committed (a SERIALIZABLE snapshot would predate it).
+            self._conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
             self._migrate()
+            self._conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
         except psycopg.Error as exc:
             self._conn.close()
             raise self._error("create the schema of", exc) from exc
+        except BaseException:
+            self._conn.close()
+            raise
 
     def __repr__(self) -> str:
         return f"PostgresSink({self._where!r})"
@@ -79,7 +85,7 @@ class PostgresSink(SinkBase):
         error = SinkError(
             f"cannot {action} PostgreSQL sink {self._where}: {scrub(str(exc), self._dsn)}"
         )
-        error.retriable = isinstance(exc, psycopg.OperationalError | _RETRYABLE)
+        error.retriable = isinstance(exc, (psycopg.OperationalError, *_RETRYABLE))
         return error
 
     def _migrate(self) -> None:

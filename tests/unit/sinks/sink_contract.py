@@ -220,7 +220,7 @@ class SinkContract:
             thread.start()
         for thread in threads:
             thread.join()
-        assert errors == []
+        assert errors == [], [repr(e) for e in errors]
         assert sum(r.written for r in results) == 300
         assert sum(r.duplicates for r in results) == 300
         with open_sink(sink_url) as sink:

@@ -1,0 +1,87 @@
+"""The sink contract and the SIGKILL crash tests against a real PostgreSQL server.
+
+Needs the ``postgres_dsn`` session fixture (tests/integration/postgres.py); with no server it
+fails rather than skips.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from postgres import scratch_database
+
+# The contract body lives beside the SQLite and JSON-lines tests: one body, three backends.
+_CONTRACT_DIR = Path(__file__).resolve().parents[1] / "unit" / "sinks"
+if str(_CONTRACT_DIR) not in sys.path:
+    sys.path.insert(0, str(_CONTRACT_DIR))
+
+from sink_contract import SinkContract, SinkCrashContract  # noqa: E402  # needs the path above
+from sink_data import make_record  # noqa: E402
+
+from exchange.errors import ConfigurationError  # noqa: E402
+from exchange.sinks import SinkError, open_sink  # noqa: E402
+from exchange.sinks._postgres import PostgresSink  # noqa: E402
+
+
+@pytest.fixture
+def pg_url(postgres_dsn: str) -> Iterator[str]:
+    with scratch_database(postgres_dsn) as url:
+        yield url
+
+
+class TestPostgresSink(SinkContract, SinkCrashContract):
+    @pytest.fixture
+    def sink_url(self, pg_url: str) -> str:
+        return pg_url
+
+
+def _password(url: str) -> str:
+    password = urlsplit(url).password
+    assert password, "the test cluster is expected to use password authentication"
+    return password
+
+
+def test_password_never_appears_in_repr(pg_url: str) -> None:
+    with open_sink(pg_url) as sink:
+        assert _password(pg_url) not in repr(sink)
+        assert ":***@" in repr(sink)
+
+
+def test_password_never_appears_in_connection_errors(pg_url: str) -> None:
+    password = _password(pg_url)
+    wrong = pg_url.replace(f":{password}@", ":not-the-password-42@")
+    with pytest.raises(SinkError) as caught:
+        PostgresSink(wrong)
+    assert "not-the-password-42" not in str(caught.value)
+    assert "password authentication failed" in str(caught.value)
+    unreachable = pg_url.replace(f"@{urlsplit(pg_url).netloc.split('@')[1]}", "@127.0.0.1:1")
+    with pytest.raises(SinkError, match="cannot connect") as caught:
+        PostgresSink(unreachable)
+    assert password not in str(caught.value)
+    assert caught.value.retriable is True
+
+
+def test_newer_schema_version_is_refused(pg_url: str) -> None:
+    PostgresSink(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE schema_version SET version = 2")
+    with pytest.raises(ConfigurationError, match="schema version 2, newer"):
+        PostgresSink(pg_url)
+
+
+def test_uncommitted_batch_is_invisible_to_other_connections(pg_url: str) -> None:
+    seen_inside: list[int] = []
+    with PostgresSink(pg_url) as observer:
+
+        def look() -> None:
+            seen_inside.append(observer.count())
+
+        with PostgresSink(pg_url, before_commit=look) as writer:
+            writer.write("g", [make_record(0), make_record(1)])
+        assert seen_inside == [0]
+        assert observer.count() == 2
