@@ -65,7 +65,9 @@ def _one_line(name: str, exc: ValidationError) -> str:
     first = errors[0]
     where = ".".join(str(part) for part in first["loc"]) or "record"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{name}: {where}: {first['msg']}{more}"
+    # "Value error, " is pydantic's prefix for our own validators' messages: noise here.
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{name}: {where}: {message}{more}"
 
 
 @dataclass(frozen=True, eq=False)

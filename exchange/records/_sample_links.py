@@ -5,7 +5,7 @@ Unstable: not public API; used by :mod:`exchange.records.sample`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from exchange.records._sample_base import Builder, lang_of
 from exchange.records._sample_data import AGENCIES, HEADSTAMPS, LICENSEES, PLACES, PlaceInfo
@@ -116,13 +116,13 @@ def _characteristics(b: Builder, firearm: Firearm) -> ClassCharacteristics:
     )
 
 
-def _acquisition(b: Builder, site: AgencyRef, after_days: int, record: str) -> Acquisition:
+def _acquisition(b: Builder, site: AgencyRef, after: datetime, record: str) -> Acquisition:
     host = site.agency_id.lower()
     return Acquisition(
         site=site.agency_id,
         instrument="IBIS BRASSTRAX-3D",
         operator=f"Tech {b.number()}",
-        acquired_at=b.moment(max_days=float(after_days)),
+        acquired_at=b.moment(after, max_days=20.0),  # imaged within weeks of the event
         regions=[BallisticRegion.BREECH_FACE, BallisticRegion.FIRING_PIN, BallisticRegion.EJECTOR],
         artifacts=[
             Artifact(
@@ -188,7 +188,7 @@ def ballistic_pair(b: Builder, seizure: SeizureRecord) -> list[BallisticRecord]:
                 event_location=b.place(place),
                 offense_codes=["CP-FED-302"] if side == 0 else ["18 USC 924(c)"],
                 class_characteristics=_characteristics(b, firearm),
-                acquisitions=[_acquisition(b, labs[side], 300, ids[side])],
+                acquisitions=[_acquisition(b, labs[side], event_at, ids[side])],
                 correlation_candidates=[
                     CorrelationCandidate(
                         exhibit_id=exhibits[other].exhibit_id,
@@ -227,7 +227,7 @@ def ballistic_pair(b: Builder, seizure: SeizureRecord) -> list[BallisticRecord]:
                 event_location=seizure.location,
                 offense_codes=seizure.offense_codes,
                 class_characteristics=_characteristics(b, firearm),
-                acquisitions=[_acquisition(b, lab, 300, seizure.meta.record_id)],
+                acquisitions=[_acquisition(b, lab, seizure.seized_at, seizure.meta.record_id)],
                 links=[
                     BallisticLink(
                         linked_exhibit_id=exhibits[0].exhibit_id,

@@ -95,7 +95,9 @@ def _seizure(b: Builder, request_ids: list[str]) -> tuple[SeizureRecord, list[in
     seizing = b.agency_ref(b.agency_for(info))
     originator = b.originator(seizing)
     lang = lang_of(originator)
-    seized_at = b.moment()
+    # Seizures fall in the second half of the sample year, so that the crimes their firearms
+    # were used in (ballistic records, up to 200 days earlier) still follow SAMPLE_EPOCH.
+    seized_at = b.moment(SAMPLE_EPOCH + timedelta(days=200), max_days=150.0)
     if info.port_of_entry and seizing.agency_id == "USA-CBP":
         context = SeizureContext.PORT_OF_ENTRY_OUTBOUND  # southbound, leaving the US
     elif info.port_of_entry and info.country == "MEX" and rng.random() < 0.5:
