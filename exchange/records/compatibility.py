@@ -96,6 +96,52 @@ def _incompatibility(reader: Any, writer: Any) -> str | None:
     return f"{kinds} at {where}: {'; '.join(sorted(result.messages))}"
 
 
+def _logical(node: Any) -> str | None:
+    if isinstance(node, list):
+        return next((lt for lt in map(_logical, node) if lt), None)
+    return str(node["logicalType"]) if isinstance(node, dict) and "logicalType" in node else None
+
+
+def _field_logical_types(
+    node: Any, path: str, named: dict[str, Any], out: dict[str, Any], active: frozenset[str]
+) -> None:
+    """Map every field path to its logical type (``uuid``, ``timestamp-micros``) or None."""
+    if isinstance(node, str):
+        node = named.get(node, node)
+    if isinstance(node, list):
+        for branch in node:
+            _field_logical_types(branch, path, named, out, active)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind in ("enum", "fixed"):
+        named[node["name"]] = node
+    elif kind == "record" and node["name"] not in active:  # stop at recursive types
+        named[node["name"]] = node
+        for field in node["fields"]:
+            child = f"{path}.{field['name']}" if path else field["name"]
+            out[child] = _logical(field["type"])
+            _field_logical_types(field["type"], child, named, out, active | {node["name"]})
+    elif kind == "array":
+        out[f"{path}[]"] = _logical(node["items"])
+        _field_logical_types(node["items"], f"{path}[]", named, out, active)
+
+
+def _logical_type_changes(new: SchemaVersion, old: SchemaVersion) -> list[str]:
+    # The Avro checker and the canonical form both ignore logical types, yet reading a
+    # timestamp-micros as a plain long (or a uuid as any string) silently changes meaning.
+    mine: dict[str, Any] = {}
+    theirs: dict[str, Any] = {}
+    _field_logical_types(new.schema, "", {}, mine, frozenset())
+    _field_logical_types(old.schema, "", {}, theirs, frozenset())
+    return [
+        f"logical type of {path} changed from {theirs[path]} to {mine[path]} since v{old.version}"
+        for path in sorted(set(mine) & set(theirs))
+        if mine[path] != theirs[path]
+    ]
+
+
 def _check_subject(subject: str, versions: list[SchemaVersion], problems: list[str]) -> list[str]:
     """Prove FULL_TRANSITIVE for one subject; return one result text per version."""
     numbers = [v.version for v in versions]
@@ -112,6 +158,7 @@ def _check_subject(subject: str, versions: list[SchemaVersion], problems: list[s
         if new.full_name != versions[0].full_name:
             own.append(f"renames {versions[0].full_name} to {new.full_name}")
         for old_index, old in enumerate(versions[:index]):
+            own.extend(_logical_type_changes(new, old))
             # backward: the new reader reads old data; forward: old readers read new data.
             for direction, reader, writer in (
                 ("backward", apache[index], apache[old_index]),

@@ -85,6 +85,11 @@ def _enum_without_default(s: dict[str, Any]) -> None:
     del context["default"]
 
 
+def _drop_logical_type(s: dict[str, Any]) -> None:
+    # Same bytes, same canonical form, Avro-compatible: only the meaning changes.
+    _field(s, "seizedAt")["type"] = "long"
+
+
 def _rename_record(s: dict[str, Any]) -> None:
     s["name"] = "exchange.records.Seizure"
 
@@ -97,8 +102,9 @@ def _rename_record(s: dict[str, Any]) -> None:
         (_retype, "not backward compatible with v1: type_mismatch"),
         (_enum_without_default, "not backward compatible with v1: missing_enum_symbols"),
         (_rename_record, "renames exchange.records.SeizureRecord"),
+        (_drop_logical_type, "logical type of seizedAt changed from timestamp-micros to None"),
     ],
-    ids=["required-field", "dropped-field", "retyped", "enum-symbol", "renamed"],
+    ids=["required-field", "dropped-field", "retyped", "enum-symbol", "renamed", "logical-type"],
 )
 def test_incompatible_change_detected(tree: Path, mutate: Mutation, expected: str) -> None:
     _add_seizure_version(tree, mutate)
