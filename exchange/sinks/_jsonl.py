@@ -165,11 +165,22 @@ class JsonlSink(SinkBase):
             }
             number = self._last_segment + 1
             self._commit_segment(number, header, plan.fresh)
-            # Only after the rename: memory never runs ahead of the disk.
+            # The rename happened: the batch is committed whatever follows, so memory follows
+            # the disk now (memory never runs ahead of the disk, and never lags it either, or
+            # the next batch would reuse this segment's number).
             self._last_segment = number
             for item in plan.fresh:
                 self._ids[item.message_id] = number
             self._apply(header)
+            try:
+                _fsync_dir(self._segments)
+            except OSError as exc:
+                error = SinkError(
+                    f"JSON-lines sink {self._dir}: the batch is written but the directory could "
+                    f"not be synced ({exc}); it may be lost on power failure"
+                )
+                error.retriable = False
+                raise error from exc
         return WriteResult(tuple(plan.verdicts))
 
     def _commit_segment(
@@ -181,6 +192,9 @@ class JsonlSink(SinkBase):
         trailer = json.dumps({"sha256": hashlib.sha256(body).hexdigest()}) + "\n"
         tmp = self._dir / f".tmp-{number:012d}.jsonl"
         final = self._segments / f"{number:012d}.jsonl"
+        if final.exists():
+            # rename() would silently replace it; only a second writer could have made it.
+            raise _corrupt(final, "a segment with this number already exists")
         try:
             with tmp.open("wb") as out:
                 out.write(body + trailer.encode())
@@ -188,8 +202,8 @@ class JsonlSink(SinkBase):
                 os.fsync(out.fileno())
             if self._before_commit is not None:
                 self._before_commit()
+            # The commit point: atomic on POSIX, so the segment is whole or absent.
             os.rename(tmp, final)
-            _fsync_dir(self._segments)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot write to JSON-lines sink {self._dir}: {exc}") from exc

@@ -37,6 +37,15 @@ class SinkError(InfrastructureError):
     """
 
 
+# The widest integers every backend stores exactly (SQL BIGINT/INTEGER, Avro long/int).
+_INT_LIMITS = {
+    "producer_epoch": 2**63 - 1,
+    "sequence": 2**63 - 1,
+    "partition": 2**31 - 1,
+    "offset": 2**63 - 2,  # offset + 1 is stored as the next offset
+}
+
+
 @dataclass(frozen=True)
 class DeliveredRecord:
     """Everything a sink stores for one verified, decrypted, schema-valid record.
@@ -56,7 +65,8 @@ class DeliveredRecord:
         record_json: the validated record as JSON, fields by alias.
 
     Raises:
-        ValueError: an empty id, a negative number or a naive ``created_at``.
+        ValueError: an empty id, a number out of range (negative, or wider than a SQL
+            BIGINT; INTEGER for ``partition``) or a naive ``created_at``.
         TypeError: ``record_json`` is not a str.
     """
 
@@ -78,10 +88,10 @@ class DeliveredRecord:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name}: got {value!r}, expected a non-empty str")
-        for name in ("producer_epoch", "sequence", "partition", "offset"):
+        for name, limit in _INT_LIMITS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}: got {value!r}, expected an int >= 0")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                raise ValueError(f"{name}: got {value!r}, expected an int in [0, {limit}]")
         if self.created_at.tzinfo is None:
             raise ValueError("created_at: got a naive datetime, expected a timezone-aware one")
         if not isinstance(self.record_json, str):

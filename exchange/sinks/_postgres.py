@@ -9,6 +9,8 @@ whole batch back and it is re-planned from scratch, a bounded number of times.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -31,6 +33,7 @@ from exchange.sinks._sql import (
 __all__ = ["PostgresSink"]
 
 _RETRIES = 8
+_BACKOFF_S = 0.005
 _PAGE = 1000
 # Any constant works: it only serializes schema creation between processes.
 _MIGRATION_LOCK = 0x45584348
@@ -150,6 +153,8 @@ class PostgresSink(SinkBase):
             except _RETRYABLE as exc:
                 if attempt == _RETRIES - 1:
                     raise self._error("write to", exc) from exc
+                # Jittered backoff, so two consumers that collided do not collide again in step.
+                time.sleep(random.uniform(0, _BACKOFF_S * 2**attempt))  # noqa: S311  # not crypto
             except psycopg.Error as exc:
                 raise self._error("write to", exc) from exc
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

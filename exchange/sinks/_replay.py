@@ -70,7 +70,9 @@ class ProducerWindow:
             return ProducerWindow.first(epoch, sequence)
         if sequence > self.highest:
             shift = sequence - self.highest
-            return ProducerWindow(epoch, sequence, ((self.bitmap << shift) | 1) & _MASK)
+            # Never shift by an attacker-sized amount: a jump past the window forgets it all.
+            bitmap = 1 if shift >= WINDOW_SIZE else ((self.bitmap << shift) | 1) & _MASK
+            return ProducerWindow(epoch, sequence, bitmap)
         return ProducerWindow(epoch, self.highest, self.bitmap | 1 << (self.highest - sequence))
 
     def bitmap_bytes(self) -> bytes:
@@ -138,7 +140,14 @@ def plan_batch(
             updated = window.accept(item.producer_epoch, item.sequence)
         current[key] = plan.windows[key] = updated
     for partition, offset in (skipped_offsets or {}).items():
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        if not (
+            isinstance(partition, tuple)
+            and len(partition) == 2
+            and isinstance(partition[0], str)
+            and isinstance(partition[1], int)
+        ):
+            raise ValueError(f"skipped_offsets: got key {partition!r}, expected (topic, partition)")
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**63 - 1:
             raise ValueError(f"skipped_offsets[{partition!r}]: got {offset!r}, expected int >= 0")
         _advance_offset(plan.offsets, partition, offset)
     return plan

@@ -197,6 +197,8 @@ class SinkContract:
                 sink.write("g", ["not a record"])  # type: ignore[list-item]  # the point of the test
             with pytest.raises(ValueError, match="skipped_offsets"):
                 sink.write("g", [], skipped_offsets={(TOPIC, 0): -1})
+            with pytest.raises(ValueError, match="skipped_offsets"):
+                sink.write("g", [], skipped_offsets={TOPIC: 3})  # type: ignore[dict-item]  # the point
             assert sink.count() == 0
 
     def test_concurrent_writers_store_each_record_once(self, sink_url: str) -> None:

@@ -122,7 +122,14 @@ def test_record_round_trips_through_json() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("message_id", ""), ("sequence", -1), ("offset", True), ("created_at", datetime(2026, 1, 1))],
+    [
+        ("message_id", ""),
+        ("sequence", -1),
+        ("sequence", 2**63),
+        ("partition", 2**31),
+        ("offset", True),
+        ("created_at", datetime(2026, 1, 1)),
+    ],
 )
 def test_invalid_record_fields_are_refused(field: str, value: object) -> None:
     changes: dict[str, Any] = {field: value}

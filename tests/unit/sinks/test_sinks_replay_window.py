@@ -36,6 +36,13 @@ def test_a_jump_beyond_the_window_forgets_everything_older() -> None:
     assert window.classify(0, 1) is ROLLBACK
 
 
+def test_a_huge_sequence_jump_costs_nothing() -> None:
+    # A hostile producer's 2**62 must not become a 2**62-bit shift.
+    window = ProducerWindow.first(0, 5).accept(0, 2**62)
+    assert (window.highest, window.bitmap) == (2**62, 1)
+    assert window.classify(0, 5) is ROLLBACK
+
+
 def test_accepting_a_non_fresh_pair_is_a_bug() -> None:
     with pytest.raises(ValueError, match="not fresh"):
         ProducerWindow.first(0, 3).accept(0, 3)
