@@ -7,6 +7,7 @@ weaken delivery guarantees: those raise :class:`~exchange.errors.ConfigurationEr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,10 @@ __all__ = [
 HEADER_RECORD_TYPE = "exchange-record-type"
 #: Kafka header carrying the writer schema's SHA-256 fingerprint (32 raw bytes).
 HEADER_SCHEMA_FINGERPRINT = "exchange-schema-fp"
+
+#: librdkafka's own log lines go through Python logging (not straight to stderr), so
+#: operators see one log format and tests can capture them.
+KAFKA_LOGGER = logging.getLogger("exchange.kafka")
 
 # Settings that carry our delivery guarantees; an override would silently break them.
 _PINNED_PRODUCER_KEYS = frozenset({"enable.idempotence", "acks", "bootstrap.servers"})
@@ -67,6 +72,7 @@ def producer_config(
     base: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
         "client.id": client_id,
+        "logger": KAFKA_LOGGER,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
@@ -93,6 +99,7 @@ def consumer_config(
         "bootstrap.servers": bootstrap,
         "group.id": group_id,
         "client.id": client_id,
+        "logger": KAFKA_LOGGER,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
