@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -82,12 +83,13 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 @contextlib.contextmanager
 def _locked(layout: PkiLayout) -> Iterator[None]:
     make_dirs(layout.root)
-    with open(layout.root / ".lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    fd = os.open(layout.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        # One change at a time: two concurrent revocations must not both write CRL n+1.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _check_agency(agency_id: str) -> str:
