@@ -11,8 +11,8 @@ Example::
 
     with open_sink("sqlite:consumer.db") as sink:
         batch, skipped = [], {}
-        for item in verified_records:              # DeliveredRecord, in consumption order
-            verdict = sink.check(item, pending=batch)
+        verdicts = sink.check_batch(polled)        # DeliveredRecords, in consumption order
+        for item, verdict in zip(polled, verdicts):
             if verdict is ReplayVerdict.FRESH:
                 batch.append(item)
             else:                                  # quarantine REPLAY/ROLLBACK first

@@ -57,8 +57,9 @@ class SinkBase(ABC):
     ) -> ReplayVerdict:
         """Read-only verdict for ``item`` against stored state plus ``pending``.
 
-        The consumer calls this before decrypting further or quarantining, with the records
-        it has accepted for the current batch as ``pending``. :meth:`write` decides again
+        The consumer calls this before quarantining, with the records it has accepted for
+        the current batch as ``pending`` (each call reads all of ``pending`` again: for
+        large batches prefer :meth:`check_batch`). :meth:`write` decides again
         inside its transaction, so a verdict here is advice that cannot be made stale by
         a crash, only by a concurrent consumer (reported in ``WriteResult.verdicts``).
 
@@ -73,10 +74,31 @@ class SinkBase(ABC):
             SinkError: the store could not be read.
             RuntimeError: the sink is closed.
         """
+        return self.check_batch((*pending, item))[-1]
+
+    def check_batch(self, items: Sequence[DeliveredRecord]) -> tuple[ReplayVerdict, ...]:
+        """Read-only verdicts for a whole batch in one read of the store.
+
+        Verdict ``i`` treats items ``0..i-1`` as written. Dropping the non-FRESH items and
+        writing the rest yields the same verdicts, since only FRESH items change state; so
+        a consumer can check a polled batch once, quarantine the rejections and write.
+
+        Args:
+            items: the batch, in consumption order.
+
+        Returns:
+            One verdict per item.
+
+        Raises:
+            SinkError: the store could not be read.
+            RuntimeError: the sink is closed.
+        """
         self._lifecycle.check_open()
-        batch = (*check_items(pending), *check_items((item,)))
+        batch = check_items(items)
+        if not batch:
+            return ()
         stored_ids, windows = self._read_state(batch)
-        return plan_batch(batch, stored_ids=stored_ids, windows=windows).verdicts[-1]
+        return tuple(plan_batch(batch, stored_ids=stored_ids, windows=windows).verdicts)
 
     def close(self) -> None:
         """Release the store. Idempotent; a closed sink raises RuntimeError when used."""

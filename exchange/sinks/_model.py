@@ -193,6 +193,10 @@ class Sink(Protocol):
         """Read-only verdict for ``item`` as if ``pending`` were written just before it."""
         ...
 
+    def check_batch(self, items: Sequence[DeliveredRecord]) -> tuple[ReplayVerdict, ...]:
+        """Read-only verdicts for a batch, each as if the items before it were written."""
+        ...
+
     def write(
         self,
         group_id: str,

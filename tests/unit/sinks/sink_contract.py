@@ -163,6 +163,23 @@ class SinkContract:
             assert sink.check(a, pending=[a]) is DUPLICATE
             assert sink.check(make_record(1, message_id="x"), pending=[a]) is REPLAY
 
+    def test_check_batch_predicts_write(self, sink_url: str) -> None:
+        with open_sink(sink_url) as sink:
+            sink.write("g", [make_record(0), make_record(2000)])
+            batch = [
+                make_record(1999),  # reordered, in the window
+                make_record(2000),  # stored already
+                make_record(1999, message_id="x"),  # same sequence as the first item
+                make_record(3),  # below the window
+                make_record(2001),
+                make_record(2001),  # second copy in the batch
+            ]
+            predicted = sink.check_batch(batch)
+            assert predicted == (FRESH, DUPLICATE, REPLAY, ROLLBACK, FRESH, DUPLICATE)
+            assert sink.count() == 2
+            assert sink.check_batch([]) == ()
+            assert sink.write("g", batch).verdicts == predicted
+
     def test_state_survives_close_and_reopen(self, sink_url: str) -> None:
         stream = make_stream(12)
         with open_sink(sink_url) as sink:
