@@ -25,7 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from exchange.cli._context import CliContext, pass_cli
-from exchange.crypto import Opener, SuiteId, VerifiedEnvelope, seal
+from exchange.crypto import Opener, SuiteId, seal
 from exchange.crypto.envelope import MAX_ENVELOPE
 from exchange.errors import (
     ConfigurationError,
@@ -225,7 +225,7 @@ def verify_command(cli: CliContext, envelope_file: Path, at: str | None) -> None
     blob = _read_bounded(envelope_file, MAX_ENVELOPE, "envelope")
     trust, _ = _pki(cli, None)
     verified = Opener(trust).verify(blob, now=_at(at))
-    click.echo(json.dumps(header_json(verified), indent=2))
+    click.echo(json.dumps(verified.to_dict(), indent=2))
 
 
 @envelope.command("open")
@@ -245,44 +245,3 @@ def open_command(cli: CliContext, envelope_file: Path, agency: str, at: str | No
         raise IntegrityError(IntegrityReason.SCHEMA_MISMATCH)
     record = rt.decode(opened.plaintext, writer_fingerprint=h.schema_fingerprint)
     click.echo(rt.to_json(record))
-
-
-def header_json(v: VerifiedEnvelope) -> dict[str, Any]:
-    """The verified header as JSON-ready data (what ``verify`` prints)."""
-    h = v.header
-    hs = h.handling
-    return {
-        "verified": True,
-        "version": h.version,
-        "suite": h.suite.value,
-        "messageId": str(h.message_id),
-        "sender": {"agencyId": h.sender.agency_id, "keyId": h.sender.key_id},
-        "producer": {
-            "producerId": h.producer.producer_id,
-            "epoch": h.producer.epoch,
-            "sequence": h.producer.sequence,
-        },
-        "createdAt": h.created_at.isoformat(),
-        "expiresAt": h.expires_at.isoformat(),
-        "topic": h.topic,
-        "recordType": h.record_type,
-        "schemaFingerprint": h.schema_fingerprint.hex(),
-        "handling": {
-            "tlp": hs.tlp_label,
-            "releasableTo": list(hs.releasable_to),
-            "releasableToAgencies": None
-            if hs.releasable_to_agencies is None
-            else list(hs.releasable_to_agencies),
-            "caveats": list(hs.caveats),
-            "originator": hs.originator,
-        },
-        "provenance": [
-            {"messageId": str(p.message_id), "digest": p.digest.hex()} for p in h.provenance
-        ],
-        "recipients": [{"agencyId": r.agency_id, "keyId": r.key_id} for r in h.recipients],
-        "dekEpoch": h.dek_epoch.hex(),
-        "nonceCounter": h.nonce_counter,
-        "commitment": h.commitment.hex(),
-        "signingDigest": v.signing_digest.hex(),
-        "batch": {"size": v.batch_size, "leafIndex": v.leaf_index, "root": v.batch_root.hex()},
-    }

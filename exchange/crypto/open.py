@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from exchange.crypto import hazmat
 from exchange.crypto._avro import AvroFormatError
@@ -84,6 +85,47 @@ class VerifiedEnvelope:
     def as_parent(self) -> DerivedFrom:
         """Provenance entry naming this message in a derived record's header."""
         return DerivedFrom(self.header.message_id, self.signing_digest)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verified header as JSON-ready data (what ``exchange envelope verify`` prints)."""
+        v = self
+        h = v.header
+        hs = h.handling
+        return {
+            "verified": True,
+            "version": h.version,
+            "suite": h.suite.value,
+            "messageId": str(h.message_id),
+            "sender": {"agencyId": h.sender.agency_id, "keyId": h.sender.key_id},
+            "producer": {
+                "producerId": h.producer.producer_id,
+                "epoch": h.producer.epoch,
+                "sequence": h.producer.sequence,
+            },
+            "createdAt": h.created_at.isoformat(),
+            "expiresAt": h.expires_at.isoformat(),
+            "topic": h.topic,
+            "recordType": h.record_type,
+            "schemaFingerprint": h.schema_fingerprint.hex(),
+            "handling": {
+                "tlp": hs.tlp_label,
+                "releasableTo": list(hs.releasable_to),
+                "releasableToAgencies": None
+                if hs.releasable_to_agencies is None
+                else list(hs.releasable_to_agencies),
+                "caveats": list(hs.caveats),
+                "originator": hs.originator,
+            },
+            "provenance": [
+                {"messageId": str(p.message_id), "digest": p.digest.hex()} for p in h.provenance
+            ],
+            "recipients": [{"agencyId": r.agency_id, "keyId": r.key_id} for r in h.recipients],
+            "dekEpoch": h.dek_epoch.hex(),
+            "nonceCounter": h.nonce_counter,
+            "commitment": h.commitment.hex(),
+            "signingDigest": v.signing_digest.hex(),
+            "batch": {"size": v.batch_size, "leafIndex": v.leaf_index, "root": v.batch_root.hex()},
+        }
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,9 +45,26 @@ def _derive(seed: bytes, label: str, n: int = 32) -> bytes:
     return hashlib.shake_256(seed + b"\x00" + label.encode()).digest(n)
 
 
-def _p384(seed: bytes, label: str) -> ec.EllipticCurvePrivateKey:
-    scalar = int.from_bytes(_derive(seed, label, 64), "big") % (_P384_ORDER - 1) + 1
-    return ec.derive_private_key(scalar, ec.SECP384R1())
+def _keys_from_material(
+    suite: SuiteId, material: dict[str, list[str]]
+) -> tuple[tuple[Any, ...], Any, tuple[Any, ...]]:
+    sig = [bytes.fromhex(x) for x in material["signing"]]
+    kem = [bytes.fromhex(x) for x in material["kem"]]
+    if suite is SuiteId.CNSA:
+        p384 = ec.derive_private_key(int.from_bytes(kem[0], "big"), ec.SECP384R1())
+        return (
+            (ec.derive_private_key(int.from_bytes(sig[0], "big"), ec.SECP384R1()),),
+            p384,
+            (p384,),
+        )
+    signing: tuple[Any, ...] = (ed25519.Ed25519PrivateKey.from_private_bytes(sig[0]),)
+    if suite is SuiteId.CLASSIC:
+        x = x25519.X25519PrivateKey.from_private_bytes(kem[0])
+        return signing, x, (x,)
+    signing += (mldsa.MLDSA65PrivateKey.from_seed_bytes(sig[1]),)
+    m = mlkem.MLKEM768PrivateKey.from_seed_bytes(kem[0])
+    x = x25519.X25519PrivateKey.from_private_bytes(kem[1])
+    return signing, MLKEM768X25519PrivateKey(m, x), (m, x)
 
 
 @dataclass
@@ -54,6 +72,7 @@ class _Generation:
     public: AgencyKey
     signing: tuple[Any, ...] = field(repr=False)
     kem: Any = field(repr=False)
+    kem_parts: tuple[Any, ...] = field(repr=False, default=())
 
 
 class InMemoryAgency:
@@ -100,51 +119,37 @@ class InMemoryAgency:
         not_after: datetime = _FAR_FUTURE,
         may_publish: frozenset[str] = ALL_RECORD_TYPES,
         seed: bytes | None = None,
+        material: dict[str, list[str]] | None = None,
     ) -> AgencyKey:
-        """Create a key generation for ``suite``; ``seed`` makes the keys reproducible."""
+        """Create a key generation for ``suite``.
+
+        Args:
+            seed: derive the keys reproducibly from this seed.
+            material: use exactly these private keys (the format of
+                :meth:`unsafe_private_material`), e.g. from published test vectors.
+        """
         key_id = (
             key_id
             or f"{suite.value}-{1 + sum(g.public.suite is suite for g in self._gens.values())}"
         )
-        s = (seed or b"") + self._agency_id.encode() + b"/" + key_id.encode()
+        if material is None:
+            s = (seed or b"") + self._agency_id.encode() + b"/" + key_id.encode()
 
-        def rnd(label: str, n: int = 32) -> bytes | None:
-            return _derive(s, label, n) if seed is not None else None
+            def rnd(label: str, n: int = 32) -> str:
+                return (_derive(s, label, n) if seed is not None else os.urandom(n)).hex()
 
-        signing: tuple[Any, ...]
-        kem: Any
-        if suite is SuiteId.CNSA:
-            signing = (_p384(s, "sig") if seed else ec.generate_private_key(ec.SECP384R1()),)
-            kem = _p384(s, "kem") if seed else ec.generate_private_key(ec.SECP384R1())
-        else:
-            ed = rnd("ed25519")
-            signing = (
-                ed25519.Ed25519PrivateKey.from_private_bytes(ed)
-                if ed
-                else ed25519.Ed25519PrivateKey.generate(),
-            )
-            xk = rnd("x25519")
-            x = (
-                x25519.X25519PrivateKey.from_private_bytes(xk)
-                if xk
-                else x25519.X25519PrivateKey.generate()
-            )
-            if suite is SuiteId.PQ_HYBRID:
-                md = rnd("mldsa65")
-                signing += (
-                    mldsa.MLDSA65PrivateKey.from_seed_bytes(md)
-                    if md
-                    else mldsa.MLDSA65PrivateKey.generate(),
-                )
-                mk = rnd("mlkem768", 64)
-                m = (
-                    mlkem.MLKEM768PrivateKey.from_seed_bytes(mk)
-                    if mk
-                    else mlkem.MLKEM768PrivateKey.generate()
-                )
-                kem = MLKEM768X25519PrivateKey(m, x)
-            else:
-                kem = x
+            def scalar(label: str) -> str:
+                return f"{int(rnd(label, 64), 16) % (_P384_ORDER - 1) + 1:096x}"
+
+            material = {
+                SuiteId.CLASSIC: {"signing": [rnd("ed25519")], "kem": [rnd("x25519")]},
+                SuiteId.PQ_HYBRID: {
+                    "signing": [rnd("ed25519"), rnd("mldsa65")],
+                    "kem": [rnd("mlkem768", 64), rnd("x25519")],
+                },
+                SuiteId.CNSA: {"signing": [scalar("sig")], "kem": [scalar("kem")]},
+            }[suite]
+        signing, kem, kem_parts = _keys_from_material(suite, material)
         public = AgencyKey(
             agency_id=self._agency_id,
             key_id=key_id,
@@ -155,12 +160,27 @@ class InMemoryAgency:
             not_after=not_after,
             may_publish=frozenset(may_publish),
         )
-        self._gens[key_id] = _Generation(public, signing, kem)
+        self._gens[key_id] = _Generation(public, signing, kem, kem_parts)
         return public
 
     def public_keys(self) -> tuple[AgencyKey, ...]:
         """Every public key generation (to enroll in an :class:`InMemoryTrust`)."""
         return tuple(g.public for g in self._gens.values())
+
+    def unsafe_private_material(self, key_id: str) -> dict[str, list[str]]:
+        """Raw private keys of one generation, hex, for published known-answer vectors only.
+
+        Ed25519 and X25519 raw 32 bytes; ML-DSA-65 and ML-KEM-768 seeds (32 and 64 bytes,
+        FIPS 204/203); P-384 big-endian 48-byte scalars. X-Wing lists ML-KEM then X25519.
+        """
+        gen = self._gens[key_id]
+
+        def raw(key: Any) -> str:
+            if isinstance(key, ec.EllipticCurvePrivateKey):
+                return f"{key.private_numbers().private_value:096x}"
+            return bytes(key.private_bytes_raw()).hex()
+
+        return {"signing": [raw(k) for k in gen.signing], "kem": [raw(k) for k in gen.kem_parts]}
 
     def current_key(self, suite: SuiteId, *, at: datetime) -> AgencyKey:
         valid = [
