@@ -29,6 +29,7 @@ from exchange.crypto.pki.algorithms import ALL_SUITES, SigningPrivateKey
 from exchange.crypto.pki.ca import create_root, generate_root_key
 from exchange.crypto.pki.certificates import (
     RECORD_TYPES,
+    CertificateRejectedError,
     build_agency_certificate,
     verify_agency_certificate,
 )
@@ -36,6 +37,7 @@ from exchange.crypto.pki.history import append_event
 from exchange.crypto.pki.keystore import (
     DEFAULT_SCRYPT_LOG2_N,
     UnlockedKeystore,
+    as_signing_key,
     generate_agency_keys,
     store_agency_keys,
     unlock,
@@ -116,13 +118,17 @@ def _load_root(
             f"no {suite.value} root CA for {country} under {layout.root}; "
             f"run `exchange pki init-country --country {country}` first"
         )
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    key = keystore.decrypt(layout.root_key(country, suite))
-    if key.public_key() != cert.public_key():  # type: ignore[attr-defined]  # any private key
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except ValueError:
+        raise ConfigurationError(f"root certificate {cert_path} is corrupt; restore it") from None
+    key = as_signing_key(keystore.decrypt(layout.root_key(country, suite)))
+    if key.public_key() != cert.public_key():
         raise ConfigurationError(
-            f"root key {layout.root_key(country, suite)} does not match {cert_path}"
+            f"root key {layout.root_key(country, suite)} does not match {cert_path}; "
+            "restore both from the same backup"
         )
-    return cert, key  # type: ignore[return-value]  # type fixed by the equality check above
+    return cert, key
 
 
 def init_country(
@@ -408,9 +414,14 @@ def revoke_key(
         suite, country = entry.key.suite, entry.key.country
         keystore = unlock(layout, passphrase)
         root, root_key = _load_root(layout, country, suite, keystore)
-        number, revoked = verify_crl(
-            x509.load_pem_x509_crl(layout.crl(country, suite).read_bytes()), root
-        )
+        crl_path = layout.crl(country, suite)
+        try:
+            number, revoked = verify_crl(x509.load_pem_x509_crl(crl_path.read_bytes()), root)
+        except (OSError, ValueError, CertificateRejectedError) as exc:
+            # Never build on a CRL we cannot trust: it might have lost earlier revocations.
+            raise ConfigurationError(
+                f"the CRL {crl_path} cannot be used ({exc}); restore it from backup, then retry"
+            ) from None
         revocation = Revocation(
             serial=entry.certificate.serial_number, revoked_at=when, reason=reason
         )

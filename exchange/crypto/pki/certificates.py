@@ -21,9 +21,9 @@ import datetime as dt
 import hashlib
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat import asn1
@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.hpke import MLKEM768X25519PublicKey
 from cryptography.x509.oid import NameOID
 
 from exchange.crypto.keys import AgencyKey, KemPublicKey, SigningPublicKey, SuiteId
-from exchange.crypto.pki.algorithms import root_suite_for_key
+from exchange.crypto.pki.algorithms import SigningPrivateKey, root_suite_for_key
 from exchange.crypto.pki.layout import AGENCY_ID_RE, COUNTRY_RE
 
 __all__ = [
@@ -45,8 +45,11 @@ __all__ = [
     "build_agency_certificate",
     "compute_key_id",
     "issue_serial",
+    "signing_public_key",
     "verify_agency_certificate",
 ]
+
+_T = TypeVar("_T")
 
 #: The project's X.667 UUID arc; ``.1.<n>`` are certificate extensions.
 _ARC: Final = "2.25.28770244525367967633237105011873228983"
@@ -134,7 +137,11 @@ def _raw(key: object) -> bytes:
 
 
 def public_keys_for(
-    suite: SuiteId, signing: Sequence[SigningPublicKey], kem_parts: Sequence[object]
+    suite: SuiteId,
+    signing: Sequence[SigningPublicKey],
+    kem_parts: Sequence[
+        x25519.X25519PublicKey | mlkem.MLKEM768PublicKey | ec.EllipticCurvePublicKey
+    ],
 ) -> AgencyPublicKeys:
     """Bundle freshly generated public keys.
 
@@ -191,7 +198,7 @@ def build_agency_certificate(
     keys: AgencyPublicKeys,
     may_publish: Iterable[str],
     issuer: x509.Certificate,
-    issuer_key: object,
+    issuer_key: SigningPrivateKey,
     not_before: dt.datetime,
     not_after: dt.datetime,
 ) -> x509.Certificate:
@@ -241,7 +248,7 @@ def build_agency_certificate(
         .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(primary), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),  # type: ignore[arg-type]  # ML-DSA keys are accepted at runtime; the stub predates them
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_public_key(issuer)),
             critical=False,
         )
         .add_extension(
@@ -258,7 +265,9 @@ def build_agency_certificate(
     return sign_certificate(builder, issuer_key)
 
 
-def sign_certificate(builder: x509.CertificateBuilder, issuer_key: object) -> x509.Certificate:
+def sign_certificate(
+    builder: x509.CertificateBuilder, issuer_key: SigningPrivateKey
+) -> x509.Certificate:
     """Sign with the issuer's algorithm: pure Ed25519/ML-DSA, or ECDSA with SHA-384 for P-384."""
     if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
         return builder.sign(issuer_key, hashes.SHA384())
@@ -267,6 +276,20 @@ def sign_certificate(builder: x509.CertificateBuilder, issuer_key: object) -> x5
     raise TypeError(
         f"got issuer key {type(issuer_key).__name__}, expected Ed25519, ML-DSA-65 or P-384"
     )
+
+
+def signing_public_key(cert: x509.Certificate) -> SigningPublicKey:
+    """The certificate's SPKI if it is one of our signing key types (Ed25519, ML-DSA-65, P-384).
+
+    Raises:
+        CertificateRejectedError: any other key type or curve.
+    """
+    key = cert.public_key()
+    if isinstance(key, ed25519.Ed25519PublicKey | mldsa.MLDSA65PublicKey):
+        return key
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP384R1):
+        return key
+    raise CertificateRejectedError(f"unsupported public key type {type(key).__name__}")
 
 
 def _agency_name(agency_id: str) -> x509.Name:
@@ -308,10 +331,6 @@ def _ext_value(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes:
     return ext.value.value
 
 
-def _within(cert: x509.Certificate, at: dt.datetime) -> bool:
-    return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
-
-
 def _decode_kem(suite: SuiteId, parts: Sequence[bytes]) -> KemPublicKey:
     if suite is SuiteId.CLASSIC and len(parts) == 1:
         return x25519.X25519PublicKey.from_public_bytes(parts[0])
@@ -325,12 +344,27 @@ def _decode_kem(suite: SuiteId, parts: Sequence[bytes]) -> KemPublicKey:
     raise CertificateRejectedError(f"KEM key has {len(parts)} parts, unexpected for {suite}")
 
 
+def _contained(check: Callable[[], _T]) -> _T:
+    # cryptography parses extensions lazily: a malformed or duplicated extension surfaces as
+    # ValueError (or DuplicateExtension) deep inside a check. Every such surprise is a rejection.
+    try:
+        return check()
+    except CertificateRejectedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser failure means "malformed"
+        raise CertificateRejectedError(f"malformed: {type(exc).__name__}: {exc}") from None
+
+
 def check_root(root: x509.Certificate) -> tuple[str, SuiteId]:
     """Check that ``root`` is a well-formed self-signed root of ours; return (country, suite).
 
     Raises:
         CertificateRejectedError: not self-signed, not a CA, wrong key type or country.
     """
+    return _contained(lambda: _check_root(root))
+
+
+def _check_root(root: x509.Certificate) -> tuple[str, SuiteId]:
     suite = root_suite_for_key(root.public_key())
     country = _country_of(root)
     if suite is None or country is None or not COUNTRY_RE.match(country):
@@ -400,6 +434,10 @@ def verify_agency_certificate(cert: x509.Certificate, root: x509.Certificate) ->
     Raises:
         CertificateRejectedError: any check failed (the message names it, for debug logs).
     """
+    return _contained(lambda: _verify_agency_certificate(cert, root))
+
+
+def _verify_agency_certificate(cert: x509.Certificate, root: x509.Certificate) -> AgencyKey:
     country, root_suite = check_root(root)
     _check_issued_end_entity(cert, root)
     agency_id = _agency_id_of(cert, country)
@@ -417,19 +455,18 @@ def verify_agency_certificate(cert: x509.Certificate, root: x509.Certificate) ->
     if len(binding.extra_signing_keys) != _EXTRA_SIGNING_KEYS[suite.value]:
         raise CertificateRejectedError("wrong number of signing keys for the suite")
 
-    primary = cert.public_key()
-    if root_suite_for_key(primary) is not (
-        SuiteId.CNSA if suite is SuiteId.CNSA else SuiteId.CLASSIC
-    ):
+    primary = signing_public_key(cert)
+    expected_primary = SuiteId.CNSA if suite is SuiteId.CNSA else SuiteId.CLASSIC
+    if root_suite_for_key(primary) is not expected_primary:
         raise CertificateRejectedError("primary key type does not match the suite")
     try:
-        signing: tuple[SigningPublicKey, ...] = (primary,)  # type: ignore[assignment]  # narrowed by root_suite_for_key above
-        signing += tuple(
+        extra = tuple(
             mldsa.MLDSA65PublicKey.from_public_bytes(k) for k in binding.extra_signing_keys
         )
         kem = _decode_kem(suite, binding.kem_key)
     except (ValueError, TypeError) as exc:
         raise CertificateRejectedError(f"malformed public key: {exc}") from None
+    signing: tuple[SigningPublicKey, ...] = (primary, *extra)
 
     signing_raw = (_raw(primary), *binding.extra_signing_keys)
     key_id = compute_key_id(suite, signing_raw, binding.kem_key)

@@ -22,6 +22,7 @@ from typing import Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, x25519
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.hpke import MLKEM768X25519PrivateKey
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 KemPrivateKey = x25519.X25519PrivateKey | MLKEM768X25519PrivateKey | ec.EllipticCurvePrivateKey
+#: What is stored per KEM file: the pq-hybrid KEM key is kept as its two halves.
+KemPartPrivateKey = x25519.X25519PrivateKey | mlkem.MLKEM768PrivateKey | ec.EllipticCurvePrivateKey
+StoredPrivateKey = SigningPrivateKey | KemPartPrivateKey
 
 #: scrypt N = 2**16, r = 8, p = 1: 64 MiB and roughly 0.2 s once per process.
 DEFAULT_SCRYPT_LOG2_N: Final = 16
@@ -70,15 +74,15 @@ class UnlockedKeystore:
 
     __str__ = __repr__
 
-    def encrypt(self, key: object) -> bytes:
+    def encrypt(self, key: StoredPrivateKey) -> bytes:
         """PEM of ``key`` as encrypted PKCS#8."""
-        return key.private_bytes(  # type: ignore[attr-defined, no-any-return]  # every key type we store has it
+        return key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(self._password),
         )
 
-    def decrypt(self, path: Path) -> object:
+    def decrypt(self, path: Path) -> PrivateKeyTypes:
         """Load the encrypted PKCS#8 key at ``path``.
 
         Raises:
@@ -177,7 +181,7 @@ class AgencyPrivateKeys:
 
     suite: SuiteId
     signing: tuple[SigningPrivateKey, ...]
-    kem_parts: tuple[object, ...]  # X25519 | (ML-KEM-768, X25519) | P-384
+    kem_parts: tuple[KemPartPrivateKey, ...]  # (X25519,) | (ML-KEM-768, X25519) | (P-384,)
 
     def __repr__(self) -> str:
         return f"AgencyPrivateKeys(suite={self.suite.value!r}, <redacted>)"
@@ -202,7 +206,7 @@ class AgencyPrivateKeys:
         return public_keys_for(
             self.suite,
             [k.public_key() for k in self.signing],
-            [k.public_key() for k in self.kem_parts],  # type: ignore[attr-defined]  # every KEM part has public_key()
+            [k.public_key() for k in self.kem_parts],
         )
 
 
@@ -210,7 +214,7 @@ def generate_agency_keys(suite: SuiteId) -> AgencyPrivateKeys:
     """Fresh keys for one generation of ``suite`` (signing and KEM keys are always distinct)."""
     suite = SuiteId(suite)
     signing = [_new_signing_key(name) for name in signing_algorithms(suite)]
-    kem_parts: list[object] = []
+    kem_parts: list[KemPartPrivateKey] = []
     for role in _KEM_ROLES[suite]:
         if role == "x25519":
             kem_parts.append(x25519.X25519PrivateKey.generate())
@@ -219,6 +223,25 @@ def generate_agency_keys(suite: SuiteId) -> AgencyPrivateKeys:
         else:
             kem_parts.append(ec.generate_private_key(ec.SECP384R1()))
     return AgencyPrivateKeys(suite=suite, signing=tuple(signing), kem_parts=tuple(kem_parts))
+
+
+def as_signing_key(key: PrivateKeyTypes) -> SigningPrivateKey:
+    """Narrow a loaded key to our signing types (a wrong type fails the key-id check later)."""
+    if isinstance(
+        key, ed25519.Ed25519PrivateKey | mldsa.MLDSA65PrivateKey | ec.EllipticCurvePrivateKey
+    ):
+        return key
+    raise ConfigurationError(
+        f"a signing key file holds a {type(key).__name__}; restore it from backup"
+    )
+
+
+def _as_kem_part(key: PrivateKeyTypes) -> KemPartPrivateKey:
+    if isinstance(
+        key, x25519.X25519PrivateKey | mlkem.MLKEM768PrivateKey | ec.EllipticCurvePrivateKey
+    ):
+        return key
+    raise ConfigurationError(f"a KEM key file holds a {type(key).__name__}; restore it from backup")
 
 
 def _new_signing_key(name: str) -> SigningPrivateKey:
@@ -262,9 +285,9 @@ def load_agency_keys(
     suite = SuiteId(suite)
     directory = layout.agency_key_dir(agency_id, suite, key_id)
     sign_roles, kem_roles = _roles(suite)
-    signing = tuple(keystore.decrypt(directory / f"{r}.pem") for r in sign_roles)
-    kem_parts = tuple(keystore.decrypt(directory / f"{r}.pem") for r in kem_roles)
-    keys = AgencyPrivateKeys(suite=suite, signing=signing, kem_parts=kem_parts)  # type: ignore[arg-type]  # checked below
+    signing = tuple(as_signing_key(keystore.decrypt(directory / f"{r}.pem")) for r in sign_roles)
+    kem_parts = tuple(_as_kem_part(keystore.decrypt(directory / f"{r}.pem")) for r in kem_roles)
+    keys = AgencyPrivateKeys(suite=suite, signing=signing, kem_parts=kem_parts)
     try:
         matches = keys.public().key_id == key_id
     except (TypeError, ValueError):

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from exchange.crypto.pki.algorithms import SigningPrivateKey
-from exchange.crypto.pki.certificates import CertificateRejectedError
+from exchange.crypto.pki.certificates import CertificateRejectedError, signing_public_key
 
 __all__ = [
     "BENIGN_REASONS",
@@ -109,11 +109,22 @@ def verify_crl(
     Raises:
         CertificateRejectedError: wrong issuer, bad signature, or malformed entries.
     """
+    try:
+        return _verify_crl(crl, issuer)
+    except CertificateRejectedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - lazily parsed entries fail late; all mean "malformed"
+        raise CertificateRejectedError(f"malformed CRL: {type(exc).__name__}: {exc}") from None
+
+
+def _verify_crl(
+    crl: x509.CertificateRevocationList, issuer: x509.Certificate
+) -> tuple[int, dict[int, Revocation]]:
     if crl.issuer != issuer.subject:
         raise CertificateRejectedError("CRL issuer is not this root")
     try:
-        valid = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]  # ML-DSA roots work at runtime
-    except (TypeError, ValueError):
+        valid = crl.is_signature_valid(signing_public_key(issuer))
+    except (TypeError, ValueError, CertificateRejectedError):
         valid = False
     if not valid:
         raise CertificateRejectedError("CRL signature does not verify under its root")

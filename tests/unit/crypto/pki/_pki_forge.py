@@ -6,8 +6,10 @@ import datetime as dt
 from collections.abc import Callable
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
+from exchange.crypto.pki.algorithms import SigningPrivateKey
 from exchange.crypto.pki.certificates import sign_certificate
 
 Mutator = Callable[[x509.CertificateBuilder], x509.CertificateBuilder]
@@ -26,9 +28,9 @@ def reissue(
     template: x509.Certificate,
     *,
     issuer_name: x509.Name,
-    issuer_key: object,
+    issuer_key: SigningPrivateKey,
     subject: x509.Name | None = None,
-    public_key: object | None = None,
+    public_key: CertificatePublicKeyTypes | None = None,
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     drop: frozenset[x509.ObjectIdentifier] = frozenset(),
@@ -40,7 +42,7 @@ def reissue(
         x509.CertificateBuilder()
         .subject_name(subject or template.subject)
         .issuer_name(issuer_name)
-        .public_key(public_key or template.public_key())  # type: ignore[arg-type]  # test helper
+        .public_key(public_key or template.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or template.not_valid_before_utc)
         .not_valid_after(not_after or template.not_valid_after_utc)

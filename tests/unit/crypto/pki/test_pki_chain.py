@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from exchange.crypto.keys import SuiteId, TrustResolver
 from exchange.crypto.pki import TrustStore, hpke_suite, verify_signatures
+from exchange.crypto.pki.algorithms import SigningPrivateKey
 from exchange.crypto.pki.ca import create_root, generate_root_key
 from exchange.crypto.pki.certificates import OID_AGENCY_KEY_BINDING, OID_PUBLISHING_RIGHTS
-from exchange.crypto.pki.keystore import unlock
+from exchange.crypto.pki.keystore import as_signing_key, unlock
 from exchange.errors import IntegrityError, IntegrityReason, PolicyError
 
 SUITES = pytest.mark.parametrize("suite", list(SuiteId), ids=lambda s: s.value)
@@ -41,9 +42,10 @@ def _cert_of(pki: Pki, agency: str, suite: SuiteId) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
 
 
-def _root(pki: Pki, country: str, suite: SuiteId) -> tuple[x509.Certificate, object]:
+def _root(pki: Pki, country: str, suite: SuiteId) -> tuple[x509.Certificate, SigningPrivateKey]:
     cert = x509.load_pem_x509_certificate(pki.layout.root_cert(country, suite).read_bytes())
-    key = unlock(pki.layout, pki.passphrase).decrypt(pki.layout.root_key(country, suite))
+    keystore = unlock(pki.layout, pki.passphrase)
+    key = as_signing_key(keystore.decrypt(pki.layout.root_key(country, suite)))
     return cert, key
 
 
@@ -180,7 +182,9 @@ def test_misissued_certificate_claiming_another_key_id_rejected(pki: Pki, suite:
     # Even the genuine root cannot bind a key id that is not the hash of the certified keys.
     genuine = _cert_of(pki, "MEX-FGR", suite)
     root, root_key = _root(pki, "MEX", suite)
-    raw = genuine.extensions.get_extension_for_oid(OID_AGENCY_KEY_BINDING).value.value  # type: ignore[attr-defined]
+    binding = genuine.extensions.get_extension_for_oid(OID_AGENCY_KEY_BINDING).value
+    assert isinstance(binding, x509.UnrecognizedExtension)
+    raw = binding.value
     victim = pki.store().current_key("MEX-SSPC", suite, at=NOW).key_id
     own = pki.store().current_key("MEX-FGR", suite, at=NOW).key_id
     forged = reissue(
@@ -275,3 +279,18 @@ def test_unparsable_and_oversized_trust_files_are_skipped(pki: Pki) -> None:
     assert "MEX-FGR" in store.agencies()
     assert any("unparsable certificate" in p for p in store.problems)
     assert any("larger than" in p for p in store.problems)
+
+
+def test_malformed_extensions_are_rejected_not_raised(pki: Pki) -> None:
+    # cryptography parses extensions lazily; garbage must become a rejection, never a crash
+    # of the whole trust store (which would take every other agency down with it).
+    genuine = _cert_of(pki, "MEX-FGR", SuiteId.CLASSIC)
+    root, root_key = _root(pki, "MEX", SuiteId.CLASSIC)
+    garbage = {x509.oid.ExtensionOID.KEY_USAGE: b"\x01\x02garbage"}
+    bad_leaf = reissue(genuine, issuer_name=root.subject, issuer_key=root_key, replace=garbage)
+    bad_root = reissue(root, issuer_name=root.subject, issuer_key=root_key, replace=garbage)
+    roots, certs, crls = _files(pki)
+    store = TrustStore(roots=[*roots, bad_root], certificates=[*certs, bad_leaf], crls=crls)
+    assert any("malformed" in p for p in store.problems)
+    assert "USA-ATF" in store.agencies()
+    assert len(store.entries()) == len(certs)

@@ -36,7 +36,7 @@ def test_short_passphrase_refused_without_echoing_it() -> None:
         Passphrase(b"hunter2")
     assert "hunter2" not in str(info.value)
     with pytest.raises(TypeError):
-        Passphrase("a str is not bytes")  # type: ignore[arg-type]
+        Passphrase("a str is not bytes")  # type: ignore[arg-type]  # the misuse under test
 
 
 def test_wrong_passphrase_gives_clear_error_without_the_passphrase(pki: Pki) -> None:

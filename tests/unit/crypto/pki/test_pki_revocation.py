@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.pki import TrustStore, revoke_key
-from exchange.crypto.pki.keystore import unlock
+from exchange.crypto.pki.keystore import as_signing_key, unlock
 from exchange.crypto.pki.revocation import Revocation, build_crl
 from exchange.errors import ConfigurationError, IntegrityError, IntegrityReason, PolicyError
 
@@ -116,11 +116,11 @@ def test_crl_stripped_of_revocations_by_another_signer_rejected(pki: Pki) -> Non
     key = pki.store().current_key("MEX-FGR", SuiteId.CLASSIC, at=NOW)
     revoke_key(pki.home, "MEX-FGR", key.key_id, pki.passphrase, now=NOW)
     keystore = unlock(pki.layout, pki.passphrase)
-    usa_key = keystore.decrypt(pki.layout.root_key("USA", SuiteId.CLASSIC))
+    usa_key = as_signing_key(keystore.decrypt(pki.layout.root_key("USA", SuiteId.CLASSIC)))
     mex_root = x509.load_pem_x509_certificate(
         pki.layout.root_cert("MEX", SuiteId.CLASSIC).read_bytes()
     )
-    forged = build_crl(issuer=mex_root, issuer_key=usa_key, revocations=(), number=99, now=NOW)  # type: ignore[arg-type]
+    forged = build_crl(issuer=mex_root, issuer_key=usa_key, revocations=(), number=99, now=NOW)
     pki.layout.crl("MEX", SuiteId.CLASSIC).write_bytes(forged.public_bytes(Encoding.PEM))
     store = pki.store()
     assert _reason(store, "MEX-FGR", key.key_id, NOW) is IntegrityReason.UNTRUSTED_SENDER

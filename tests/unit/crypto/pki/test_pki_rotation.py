@@ -98,7 +98,7 @@ def test_enroll_with_restricted_rights_and_one_suite(pki: Pki) -> None:
 )
 def test_enroll_bad_input_refused(pki: Pki, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        enroll_agency(pki.home, "USA-HSI", pki.passphrase, now=NOW, **kwargs)  # type: ignore[arg-type]
+        enroll_agency(pki.home, "USA-HSI", pki.passphrase, now=NOW, **kwargs)  # type: ignore[arg-type]  # mixed-type table
 
 
 @pytest.mark.parametrize("agency", ["mex-fgr", "CAN-RCMP", "MEX-../../x", "MEX-"])
