@@ -31,7 +31,8 @@ from exchange.crypto.pki import (
     revoke_key,
     rotate_agency,
 )
-from exchange.crypto.pki.authority import DEFAULT_AGENCY_VALID_DAYS, DEFAULT_ROOT_VALID_DAYS
+from exchange.crypto.pki.authority import DEFAULT_ROOT_VALID_DAYS
+from exchange.crypto.pki.enrollment import DEFAULT_AGENCY_VALID_DAYS
 from exchange.crypto.pki.keystore import DEFAULT_SCRYPT_LOG2_N
 from exchange.errors import ConfigurationError
 from exchange.settings import ExchangeSettings

@@ -23,15 +23,14 @@ Example::
 from __future__ import annotations
 
 from exchange.crypto.pki.algorithms import ALL_SUITES, hpke_suite, sign_with, verify_signatures
-from exchange.crypto.pki.authority import (
+from exchange.crypto.pki.authority import init_country, revoke_key
+from exchange.crypto.pki.certificates import RECORD_TYPES, compute_key_id
+from exchange.crypto.pki.enrollment import (
     DEMO_AGENCIES,
     bootstrap_demo_pki,
     enroll_agency,
-    init_country,
-    revoke_key,
     rotate_agency,
 )
-from exchange.crypto.pki.certificates import RECORD_TYPES, compute_key_id
 from exchange.crypto.pki.history import read_history, verify_history
 from exchange.crypto.pki.layout import PkiLayout
 from exchange.crypto.pki.passphrase import Passphrase

@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.pki.algorithms import SigningPrivateKey
-from exchange.crypto.pki.certificates import _key_usage, sign_certificate
+from exchange.crypto.pki.certificates import key_usage, sign_certificate
 from exchange.crypto.pki.layout import COUNTRY_RE
 
 __all__ = ["create_root", "generate_root_key", "root_name"]
@@ -81,7 +81,7 @@ def create_root(
         .not_valid_before(not_before)
         .not_valid_after(not_before + dt.timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(key_usage(ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
     )
     return sign_certificate(builder, key)

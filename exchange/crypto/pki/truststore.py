@@ -24,13 +24,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from exchange.crypto.keys import AgencyKey, SuiteId
-from exchange.crypto.pki.certificates import (
-    CertificateRejectedError,
-    check_root,
-    verify_agency_certificate,
-)
+from exchange.crypto.pki.certificates import CertificateRejectedError
 from exchange.crypto.pki.layout import PkiLayout
 from exchange.crypto.pki.revocation import Revocation, verify_crl
+from exchange.crypto.pki.verification import check_root, verify_agency_certificate
 from exchange.errors import IntegrityError, IntegrityReason, PolicyError
 
 __all__ = ["KeyStatus", "TrustEntry", "TrustStore"]
