@@ -75,17 +75,25 @@ class Reader:
     """Bounded canonical Avro binary reader over an in-memory buffer."""
 
     def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
+        self._data = bytes(data)
         self._pos = 0
 
     def _take(self, n: int) -> bytes:
-        if n < 0 or self._pos + n > len(self._data):
+        end = self._pos + n
+        if n < 0 or end > len(self._data):
             raise AvroFormatError("truncated")
-        out = bytes(self._data[self._pos : self._pos + n])
-        self._pos += n
+        out = self._data[self._pos : end]
+        self._pos = end
         return out
 
     def long(self) -> int:
+        # Fast path: most lengths and counts fit one byte (values -64..63).
+        pos = self._pos
+        if pos < len(self._data):
+            b = self._data[pos]
+            if not b & 0x80:
+                self._pos = pos + 1
+                return (b >> 1) ^ -(b & 1)
         n = 0
         shift = 0
         for i in range(_MAX_VARINT_BYTES):

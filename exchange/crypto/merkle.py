@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["MAX_PATH", "inclusion_path", "leaf_hash", "node_hash", "root_from_path", "tree_root"]
+__all__ = [
+    "MAX_PATH",
+    "inclusion_path",
+    "leaf_hash",
+    "node_hash",
+    "root_and_paths",
+    "root_from_path",
+    "tree_root",
+]
 
 #: Bound on an inclusion path: 32 levels cover a batch of 2**32 leaves.
 MAX_PATH = 32
@@ -59,6 +67,23 @@ def inclusion_path(h: HashFactory, leaves: Sequence[bytes], index: int) -> list[
     if index < k:
         return [*inclusion_path(h, leaves[:k], index), tree_root(h, leaves[k:])]
     return [*inclusion_path(h, leaves[k:], index - k), tree_root(h, leaves[:k])]
+
+
+def root_and_paths(h: HashFactory, leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """The root and every leaf's ``PATH(m, D[n])`` in one O(n log n) pass (same split rule).
+
+    Raises:
+        ValueError: ``leaves`` is empty.
+    """
+    if not leaves:
+        raise ValueError("got no leaves, expected at least one")
+    if len(leaves) == 1:
+        return leaves[0], [[]]
+    k = _split(len(leaves))
+    left, left_paths = root_and_paths(h, leaves[:k])
+    right, right_paths = root_and_paths(h, leaves[k:])
+    paths = [[*p, right] for p in left_paths] + [[*p, left] for p in right_paths]
+    return node_hash(h, left, right), paths
 
 
 def root_from_path(

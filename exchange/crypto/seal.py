@@ -38,7 +38,7 @@ from exchange.crypto.header import (
     to_micros,
 )
 from exchange.crypto.keys import AgencyKey, KemPublicKey, KeyProvider, SuiteId, TrustResolver
-from exchange.crypto.merkle import inclusion_path, leaf_hash, tree_root
+from exchange.crypto.merkle import leaf_hash, root_and_paths
 from exchange.crypto.suites import suite_info
 from exchange.errors import PolicyError
 from exchange.policy import HandlingSummary, check_addressing
@@ -226,7 +226,7 @@ class Sealer:
             raise RuntimeError("a batch spans two sender keys; flush before rotating keys")
         (sender,) = senders
         hashed = [leaf_hash(info.hash_factory, leaf.digest) for leaf in leaves]
-        root = tree_root(info.hash_factory, hashed)
+        root, paths = root_and_paths(info.hash_factory, hashed)
         signatures = self._sender.sign(sender.key_id, root_message(self._suite, len(leaves), root))
         if len(signatures) != len(info.signatures) or any(
             len(sig) > alg.max_length for alg, sig in zip(info.signatures, signatures, strict=True)
@@ -236,8 +236,7 @@ class Sealer:
             )
         out = []
         for i, leaf in enumerate(leaves):
-            path = tuple(inclusion_path(info.hash_factory, hashed, i))
-            seal = BatchSeal(len(leaves), i, path, tuple(signatures))
+            seal = BatchSeal(len(leaves), i, tuple(paths[i]), tuple(signatures))
             out.append(
                 encode_envelope(RawEnvelope(leaf.header_bytes, leaf.wraps, leaf.ciphertext, seal))
             )

@@ -18,6 +18,7 @@ from exchange.crypto.merkle import (
     inclusion_path,
     leaf_hash,
     node_hash,
+    root_and_paths,
     root_from_path,
     tree_root,
 )
@@ -101,6 +102,14 @@ def test_wrong_proofs_do_not_reach_the_root() -> None:
     assert root_from_path(H, leaves[3], 7, 7, path) is None  # index outside the tree
     assert root_from_path(H, leaves[0], 0, 1, []) == leaves[0]  # a batch of one
     assert root_from_path(H, leaves[0], 0, 2**40, [leaves[0]] * (MAX_PATH + 1)) is None
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 64, 100])
+def test_all_paths_at_once_equal_one_by_one(size: int) -> None:
+    leaves = [leaf_hash(H, i.to_bytes(4, "big")) for i in range(size)]
+    root, paths = root_and_paths(H, leaves)
+    assert root == tree_root(H, leaves)
+    assert paths == [inclusion_path(H, leaves, i) for i in range(size)]
 
 
 @settings(max_examples=60, deadline=None)
