@@ -42,8 +42,8 @@ def passphrase_file(tmp_path: Path) -> Path:
     return path
 
 
-def _run(home: Path, passphrase_file: Path | None, *args: str) -> Result:
-    env = {"EXCHANGE_HOME": str(home), "EXCHANGE_PKI_PASSPHRASE": None}
+def _run(home: Path, passphrase_file: Path | None, *args: str, secret: str | None = None) -> Result:
+    env = {"EXCHANGE_HOME": str(home), "EXCHANGE_PKI_PASSPHRASE": secret}
     env["EXCHANGE_PKI_PASSPHRASE_FILE"] = str(passphrase_file) if passphrase_file else None
     return CliRunner().invoke(_exchange, ["pki", *args], env=env)
 
@@ -216,3 +216,31 @@ def test_cli_bad_requests_fail_with_one_line(
 
 def test_cli_list_without_pki_says_what_to_do(home: Path) -> None:
     assert "run `exchange pki init-country`" in _one_line_error(_run(home, None, "list"))
+
+
+def test_cli_passphrase_from_environment_variable(home: Path) -> None:
+    secret = SECRET.decode()
+    result = _run(home, None, "init-country", "--country", "USA", "--suite", "cnsa", secret=secret)
+    assert result.exit_code == 0, result.output
+    result = _run(home, None, "enroll", "--agency", "USA-CBP", "--suite", "cnsa", secret=secret)
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output
+
+
+def test_cli_list_at_shows_expired_and_not_yet_valid(home: Path, passphrase_file: Path) -> None:
+    assert (
+        _run(
+            home, passphrase_file, "init-country", "--country", "MEX", "--suite", "classic"
+        ).exit_code
+        == 0
+    )
+    result = _run(home, passphrase_file, "enroll", "--agency", "MEX-FGR", "--suite", "classic",
+                  "--valid-days", "10")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for at, status in (
+        ("2000-01-01T00:00:00", "not-yet-valid"),
+        ("2999-01-01T00:00:00", "expired"),
+    ):
+        listed = _run(home, None, "list", "--json", "--at", at)
+        assert listed.exit_code == 0, listed.output
+        assert [k["status"] for k in json.loads(listed.stdout)["keys"]] == [status]
