@@ -27,7 +27,17 @@ def follow(
         interval: Seconds between polls when nothing new arrived.
         stop: Checked between polls.
     """
+    # Measured now, not at the first next(): lines written in between must not be lost.
     offsets = {node: _size(path) for node, path in paths.items()}
+    return _follow(dict(paths), offsets, interval, stop)
+
+
+def _follow(
+    paths: dict[int, Path],
+    offsets: dict[int, int],
+    interval: float,
+    stop: Callable[[], bool],
+) -> Iterator[tuple[int, str]]:
     partial = dict.fromkeys(paths, b"")
     while not stop():
         grew = False

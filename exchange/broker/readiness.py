@@ -94,7 +94,7 @@ def wait_until_serving(
             culprit = next((n for n in started if n.node_id in pending), None)
             message = (
                 f"broker node(s) {', '.join(map(str, pending))} did not serve metadata "
-                f"within {timeout:.0f} s"
+                f"within {timeout:g} s"
             )
             if culprit is None:
                 raise BrokerStartError(message, log_path=None, log_tail=())

@@ -1,0 +1,55 @@
+"""Port-in-use detection with real sockets on the loopback interface."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from exchange.broker import PortInUseError, find_free_base_port, port_in_use
+from exchange.broker.ports import check_ports_free
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A port held by a listening socket for the duration of the test."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_listening_port_is_in_use(listening: int) -> None:
+    assert port_in_use(listening)
+
+
+def test_a_released_port_is_free() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    assert not port_in_use(port)
+
+
+def test_check_names_the_taken_port(listening: int) -> None:
+    with pytest.raises(PortInUseError) as caught:
+        check_ports_free([listening])
+
+    assert caught.value.port == listening
+    assert f"port {listening} on 127.0.0.1 is already in use" in caught.value.diagnostics()
+    assert "--port" in caught.value.diagnostics()
+    assert "\n" not in caught.value.diagnostics()
+
+
+def test_free_base_port_skips_a_taken_range(listening: int) -> None:
+    base = find_free_base_port(3, start=listening - 1)
+
+    assert not any(port_in_use(p) for p in range(base, base + 6))
+    assert not base <= listening < base + 6
+
+
+@pytest.mark.parametrize("port", [0, 70000])
+def test_port_numbers_are_checked(port: int) -> None:
+    with pytest.raises(ValueError, match="expected 1-65535"):
+        port_in_use(port)
