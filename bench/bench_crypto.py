@@ -77,29 +77,32 @@ def bench_suite(suite: SuiteId, repeats: int) -> dict[str, float]:
 
     warm = Opener(trust, recipient=usa, clock=lambda: NOW)
     open_all(warm)
+    few = max(3, repeats // 10)
+    cold = Opener(trust, recipient=usa, root_cache_size=0, dek_cache_size=0)
+
+    def one_seal() -> None:
+        seal(PLAINTEXT, sender=mex, trust=trust, suite=suite, **_kw())
+
     return {
-        "seal, per message (fresh DEK, 1 signature)": _time(
-            lambda: seal(PLAINTEXT, sender=mex, trust=trust, suite=suite, **_kw()), 1, repeats
-        ),
+        "seal, per message (fresh DEK, 1 signature)": _time(one_seal, 1, repeats),
         "seal, DEK epoch, 1 signature each": _time(
             lambda: epoch_sealer.seal(PLAINTEXT, **_kw()), 1, repeats
         ),
-        f"seal, batch of {BATCH} (DEK epoch + 1 signature)": _time(seal_batch, BATCH, max(3, repeats // 10)),
+        f"seal, batch of {BATCH} (DEK epoch + 1 signature)": _time(seal_batch, BATCH, few),
         "verify, per message (no cache)": _time(
             lambda: Opener(trust, root_cache_size=0).verify(single, now=NOW), 1, repeats
         ),
         f"verify, batch of {BATCH} (root cached after 1st)": _time(
-            lambda: verify_all(Opener(trust, clock=lambda: NOW)), BATCH, max(3, repeats // 10)
+            lambda: verify_all(Opener(trust, clock=lambda: NOW)), BATCH, few
         ),
         "open, per message, cold (HPKE + signature)": _time(
-            lambda: Opener(trust, recipient=usa, root_cache_size=0, dek_cache_size=0).open(single, now=NOW),
-            1, repeats,
+            lambda: cold.open(single, now=NOW), 1, repeats
         ),
         f"open, batch of {BATCH}, cold caches": _time(
-            lambda: open_all(Opener(trust, recipient=usa, clock=lambda: NOW)), BATCH, max(3, repeats // 10)
+            lambda: open_all(Opener(trust, recipient=usa, clock=lambda: NOW)), BATCH, few
         ),
-        f"open, batch of {BATCH}, warm caches": _time(lambda: open_all(warm), BATCH, max(3, repeats // 10)),
-    }  # fmt: skip
+        f"open, batch of {BATCH}, warm caches": _time(lambda: open_all(warm), BATCH, few),
+    }
 
 
 def machine() -> str:
