@@ -59,6 +59,7 @@ __all__ = [
     "load_root",
     "locked",
     "operation_time",
+    "require_root",
     "revoke_key",
 ]
 
@@ -103,15 +104,25 @@ def chosen_suites(suites: Iterable[SuiteId | str]) -> tuple[SuiteId, ...]:
     return chosen
 
 
-def load_root(
-    layout: PkiLayout, country: str, suite: SuiteId, keystore: UnlockedKeystore
-) -> tuple[x509.Certificate, SigningPrivateKey]:
+def require_root(layout: PkiLayout, country: str, suite: SuiteId) -> Path:
+    """The path of ``country``'s root certificate for ``suite``.
+
+    Raises:
+        ConfigurationError: there is none (with the command that creates it).
+    """
     cert_path = layout.root_cert(country, suite)
     if not cert_path.exists():
         raise ConfigurationError(
             f"no {suite.value} root CA for {country} under {layout.root}; "
             f"run `exchange pki init-country --country {country}` first"
         )
+    return cert_path
+
+
+def load_root(
+    layout: PkiLayout, country: str, suite: SuiteId, keystore: UnlockedKeystore
+) -> tuple[x509.Certificate, SigningPrivateKey]:
+    cert_path = require_root(layout, country, suite)
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except ValueError:

@@ -26,6 +26,7 @@ from exchange.crypto.pki.authority import (
     load_root,
     locked,
     operation_time,
+    require_root,
 )
 from exchange.crypto.pki.certificates import RECORD_TYPES, build_agency_certificate
 from exchange.crypto.pki.history import append_event
@@ -155,6 +156,7 @@ def enroll_agency(
                     f"{agency_id} is already enrolled for {suite.value}; "
                     f"run `exchange pki rotate --agency {agency_id}` for a new key generation"
                 )
+            require_root(layout, agency_id.split("-", 1)[0], suite)  # say which command first
         keystore = unlock(layout, passphrase)
         issued = []
         for suite in chosen:
