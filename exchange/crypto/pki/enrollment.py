@@ -58,6 +58,21 @@ DEMO_AGENCIES: Final = ("MEX-FGR", "MEX-SSPC", "MEX-SEDENA", "USA-ATF", "USA-CBP
 _PEM = serialization.Encoding.PEM
 
 
+def _check_request(may_publish: Iterable[str], valid_days: int) -> frozenset[str]:
+    # Input is checked before anything on disk, so the first error names the real mistake.
+    if valid_days <= 0:
+        raise ConfigurationError(f"--valid-days must be positive, got {valid_days}")
+    rights = frozenset(may_publish)
+    if not rights:
+        raise ConfigurationError("may-publish is empty; name at least one record type")
+    if not rights <= RECORD_TYPES:
+        raise ConfigurationError(
+            f"unknown record types {sorted(rights - RECORD_TYPES)} in may-publish; "
+            f"choose from {', '.join(sorted(RECORD_TYPES))}"
+        )
+    return rights
+
+
 def _issue(
     layout: PkiLayout,
     keystore: UnlockedKeystore,
@@ -68,16 +83,7 @@ def _issue(
     start: dt.datetime,
     valid_days: int,
 ) -> tuple[AgencyKey, x509.Certificate]:
-    if valid_days <= 0:
-        raise ConfigurationError(f"--valid-days must be positive, got {valid_days}")
-    rights = frozenset(may_publish)
-    if not rights or not rights <= RECORD_TYPES:
-        raise ConfigurationError(
-            f"unknown record types {sorted(rights - RECORD_TYPES)} in may-publish; "
-            f"choose from {', '.join(sorted(RECORD_TYPES))}"
-            if rights
-            else "may-publish is empty; name at least one record type"
-        )
+    rights = _check_request(may_publish, valid_days)
     country = agency_id.split("-", 1)[0]
     root, root_key = load_root(layout, country, suite, keystore)
     end = start + dt.timedelta(days=valid_days)
@@ -148,6 +154,7 @@ def enroll_agency(
     """
     layout, start, chosen = PkiLayout(home), operation_time(now), chosen_suites(suites)
     check_agency(agency_id)
+    _check_request(may_publish, valid_days)
     with locked(layout):
         for suite in chosen:
             existing = layout.agency_cert_dir(agency_id, suite)
