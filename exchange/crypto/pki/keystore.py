@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, x25519
@@ -73,6 +73,9 @@ class UnlockedKeystore:
         return "UnlockedKeystore(<redacted>)"
 
     __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("UnlockedKeystore cannot be pickled")
 
     def encrypt(self, key: StoredPrivateKey) -> bytes:
         """PEM of ``key`` as encrypted PKCS#8."""

@@ -152,3 +152,30 @@ def test_crl_entry_without_reason_counts_as_compromise() -> None:
     benign = Revocation(serial=1, revoked_at=NOW, reason=x509.ReasonFlags.cessation_of_operation)
     assert not benign.rejects(NOW - SECOND)
     assert benign.rejects(NOW)
+
+
+def test_concurrent_revocations_under_one_root_both_land(pki: Pki) -> None:
+    # Two operators revoking at once must not both write "CRL n+1" and lose one revocation.
+    import threading  # noqa: PLC0415 - only this test needs threads
+
+    store = pki.store()
+    targets = [
+        (a, store.current_key(a, SuiteId.PQ_HYBRID, at=NOW).key_id) for a in ("MEX-FGR", "MEX-SSPC")
+    ]
+    errors: list[BaseException] = []
+
+    def revoke(agency: str, key_id: str) -> None:
+        try:
+            revoke_key(pki.home, agency, key_id, pki.passphrase, now=NOW)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=revoke, args=t) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    crl = x509.load_pem_x509_crl(pki.layout.crl("MEX", SuiteId.PQ_HYBRID).read_bytes())
+    assert len(list(crl)) == 2
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 3
