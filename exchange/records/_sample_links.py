@@ -250,8 +250,8 @@ def _derived_handling(originator: AgencyRef, sources: list[ExchangeRecord]) -> H
     narrowed = [h.releasable_to_agencies for h in handlings if h.releasable_to_agencies is not None]
     agencies = None
     if narrowed:
+        # Never empty: every source was released to the originator (see intel_report).
         agencies = [a for a in narrowed[0] if all(a in n for n in narrowed) and a[:3] in countries]
-        agencies = agencies or [originator.agency_id]
     caveats = {c for h in handlings for c in h.caveats} | {Caveat.INVESTIGATIVE_LEAD_ONLY}
     markings = {(m.country, m.marking): m for h in handlings for m in h.national_markings}
     return Handling(
@@ -281,7 +281,12 @@ def intel_report(
     rng = b.rng
     originator = seizure.handling.originator
     spanish = lang_of(originator) == "es-MX"
-    sources: list[ExchangeRecord] = [seizure, *requests, *responses, *ballistic]
+    # An analyst can only derive from what was released to them.
+    sources: list[ExchangeRecord] = [
+        s
+        for s in (seizure, *requests, *responses, *ballistic)
+        if s.handling.is_releasable_to(originator.agency_id)
+    ]
     published = max(s.meta.created_at for s in sources) + timedelta(days=rng.randrange(1, 6))
     identity, actor = f"identity--{b.uuid()}", f"threat-actor--{b.uuid()}"
     cell = f"Célula Norte-{rng.randrange(1, 40)}"
@@ -320,12 +325,12 @@ def intel_report(
             f"Analysis of seizure {seizure.seizure_id}: {len(requests)} trace(s), shortest "
             f"time-to-crime {min(ttc, default=0)} days, binational ballistic link."
         )
-    families = (
-        (RecordFamily.SEIZURE, [seizure]),
-        (RecordFamily.TRACE_REQUEST, requests),
-        (RecordFamily.TRACE_RESPONSE, responses),
-        (RecordFamily.BALLISTIC, ballistic),
-    )
+    families = {
+        SeizureRecord: RecordFamily.SEIZURE,
+        TraceRequest: RecordFamily.TRACE_REQUEST,
+        TraceResponse: RecordFamily.TRACE_RESPONSE,
+        BallisticRecord: RecordFamily.BALLISTIC,
+    }
     return IntelligenceReport(
         meta=b.meta(originator, published, seizure.meta.case_refs),
         handling=_derived_handling(originator, sources),
@@ -363,6 +368,6 @@ def intel_report(
             for i in indicators[:1]
         ],
         record_refs=[
-            RecordRef(record_id=r.meta.record_id, record_family=f) for f, rs in families for r in rs
+            RecordRef(record_id=s.meta.record_id, record_family=families[type(s)]) for s in sources
         ],
     )

@@ -155,7 +155,8 @@ class Handling(RecordModel):
     Raises:
         pydantic.ValidationError: ``releasableTo`` omits the originator's country or repeats a
             code; ``releasableToAgencies`` names an agency outside ``releasableTo`` or is empty;
-            a caveat repeats, contradicts TLP:CLEAR, or needs TLP:AMBER or stricter.
+            a caveat repeats, contradicts TLP:CLEAR, or needs TLP:AMBER or stricter;
+            TLP:RED or the UNKNOWN caveat comes without named recipients.
     """
 
     tlp: Tlp = Tlp.RED
@@ -188,6 +189,13 @@ class Handling(RecordModel):
             restrictive = sorted(set(self.caveats) & _RESTRICTIVE_CAVEATS)
             if restrictive or self.releasable_to_agencies is not None:
                 raise ValueError("TLP:CLEAR cannot carry restrictive caveats or agency narrowing")
+        if (self.tlp is Tlp.RED or Caveat.UNKNOWN in self.caveats) and (
+            self.releasable_to_agencies is None
+        ):
+            # TLP:RED is for named individual recipients; UNKNOWN is the most restrictive.
+            raise ValueError(
+                "TLP:RED and the UNKNOWN caveat require named recipients (releasableToAgencies)"
+            )
         needs_amber = sorted(set(self.caveats) & _NEEDS_AMBER)
         if needs_amber and self.tlp.rank < Tlp.AMBER.rank:
             raise ValueError(f"caveat {needs_amber[0]} requires TLP:AMBER or stricter")

@@ -17,6 +17,7 @@ import fastavro
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from exchange.errors import RecordValidationError
 from exchange.records import (
@@ -88,14 +89,23 @@ def test_unknown_tlp_symbol_from_a_newer_writer_resolves_to_red(
     handling = schema["fields"][1]["type"]
     tlp_type = handling["fields"][0]["type"]
     tlp_type["symbols"] = [*tlp_type["symbols"], "BLACK"]
+    writer = fastavro.parse_schema(schema)
     datum = one_of_each["seizure"].model_dump()
     datum["handling"]["tlp"] = "BLACK"
-    data = _encode_with(fastavro.parse_schema(schema), datum)
-    raw: dict[str, Any] = fastavro.schemaless_reader(  # type: ignore[assignment]  # a record
-        io.BytesIO(data), fastavro.parse_schema(schema), seizures.current.parsed
-    )
-    assert raw["handling"]["tlp"] == "RED"
-    assert SeizureRecord.model_validate(raw).handling.tlp is Tlp.RED
+
+    def read(named: list[str] | None) -> dict[str, Any]:
+        datum["handling"]["releasableToAgencies"] = named
+        data = _encode_with(writer, datum)
+        raw = fastavro.schemaless_reader(io.BytesIO(data), writer, seizures.current.parsed)
+        assert isinstance(raw, dict)
+        assert raw["handling"]["tlp"] == "RED"
+        return raw
+
+    originator = datum["handling"]["originator"]["agencyId"]
+    assert SeizureRecord.model_validate(read([originator])).handling.tlp is Tlp.RED
+    # As RED, a record without named recipients is refused outright (policy rule 3).
+    with pytest.raises(ValidationError, match="require named recipients"):
+        SeizureRecord.model_validate(read(None))
 
 
 def test_unknown_fingerprint_is_refused() -> None:

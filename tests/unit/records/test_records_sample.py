@@ -109,13 +109,18 @@ def test_intel_reports_cite_records_and_keep_their_restrictions(corpus: SampleCo
         BallisticRecord: RecordFamily.BALLISTIC,
     }
     for report in corpus.intel:
-        assert report.record_refs
+        assert index[report.record_refs[0].record_id] in corpus.seizures
         for ref in report.record_refs:
             source = index[ref.record_id]
             assert family_of[type(source)] is ref.record_family
             assert report.handling.tlp.rank >= source.handling.tlp.rank
             assert set(source.handling.caveats) <= set(report.handling.caveats)
             assert set(report.handling.releasable_to) <= set(source.handling.releasable_to)
+            assert source.handling.is_releasable_to(report.handling.originator.agency_id)
+            named = source.handling.releasable_to_agencies
+            if named is not None:
+                assert report.handling.releasable_to_agencies is not None
+                assert set(report.handling.releasable_to_agencies) <= set(named)
         stix_ids = {i.stix_id for i in report.indicators}
         assert all(r.source_ref in stix_ids for r in report.relationships)
 

@@ -108,9 +108,24 @@ def test_unknown_tlp_is_refused(seizure_json: dict[str, Any], tlp: Any) -> None:
     assert "handling.tlp" in _seizure_error(seizure_json)
 
 
-def test_missing_tlp_defaults_to_red(seizure_json: dict[str, Any]) -> None:
+def test_missing_tlp_defaults_to_red_which_needs_named_recipients(
+    seizure_json: dict[str, Any],
+) -> None:
     del seizure_json["handling"]["tlp"]
+    seizure_json["handling"]["releasableToAgencies"] = None
+    assert "require named recipients" in _seizure_error(seizure_json)
+    originator = seizure_json["handling"]["originator"]["agencyId"]
+    seizure_json["handling"]["releasableToAgencies"] = [originator]
     assert record_type("seizure").from_json(seizure_json).handling.tlp is Tlp.RED
+
+
+def test_unknown_caveat_needs_named_recipients() -> None:
+    with pytest.raises(ValueError, match="require named recipients"):
+        Handling.model_validate(_handling(caveats=["UNKNOWN"]))
+    named = Handling.model_validate(
+        _handling(caveats=["UNKNOWN"], releasableToAgencies=["USA-ATF"])
+    )
+    assert named.caveats == [Caveat.UNKNOWN]
 
 
 def test_unknown_caveat_is_refused(seizure_json: dict[str, Any]) -> None:
