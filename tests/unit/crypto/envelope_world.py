@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from exchange.crypto import BatchSealer, EpochPolicy, HandlingSummary, Sealer, SuiteId
 from exchange.crypto.envelope import (
@@ -97,8 +97,12 @@ def parts(envelope: bytes) -> tuple[RawEnvelope, EnvelopeHeader]:
     return raw, decode_header(raw.header_bytes)
 
 
+class Signer(Protocol):
+    def sign(self, key_id: str, message: bytes) -> tuple[bytes, ...]: ...
+
+
 def resign(
-    signer: InMemoryAgency,
+    signer: Signer,
     key_id: str,
     suite: SuiteId,
     body: tuple[bytes, tuple[bytes, ...], bytes],

@@ -4,6 +4,7 @@ one opaque IntegrityError, and the reason code kept for quarantine must say why.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -29,9 +30,9 @@ from exchange.policy import HandlingSummary
 R = IntegrityReason
 
 
-def rejected(call: object, *args: object, **kw: object) -> IntegrityReason:
+def rejected(call: Callable[..., object], *args: object, **kw: object) -> IntegrityReason:
     with pytest.raises(IntegrityError) as info:
-        call(*args, **kw)  # type: ignore[operator]
+        call(*args, **kw)
     assert str(info.value) == "envelope failed integrity verification"  # opaque, always
     return info.value.reason
 
@@ -148,7 +149,7 @@ def test_suite_downgrade_is_rejected(world: World, suite: SuiteId, mode: Mode) -
         raw, header = parts(classic)
         hb = encode_header(dataclasses.replace(header, sender=KeyRef("MEX-FGR", pq_key.key_id)))
         ed_only = _OnlyFirstSignature(world.mex)
-        forged = resign(ed_only, pq_key.key_id, SuiteId.CLASSIC, (hb, raw.wraps, raw.ciphertext))  # type: ignore[arg-type]
+        forged = resign(ed_only, pq_key.key_id, SuiteId.CLASSIC, (hb, raw.wraps, raw.ciphertext))
         assert rejected(verify, forged, trust=world.trust, now=NOW) is R.SUITE_MISMATCH
 
 
@@ -211,10 +212,10 @@ def test_revoked_key_is_rejected(world: World, envelope: bytes, suite: SuiteId) 
 def test_not_yet_valid_key_is_rejected(world: World, envelope: bytes, suite: SuiteId) -> None:
     key = world.mex.current_key(suite, at=NOW)
     for window in (
-        {"not_before": NOW + timedelta(hours=1)},
-        {"not_after": NOW - timedelta(hours=1)},
+        dataclasses.replace(key, not_before=NOW + timedelta(hours=1)),
+        dataclasses.replace(key, not_after=NOW - timedelta(hours=1)),
     ):
-        trust = InMemoryTrust([dataclasses.replace(key, **window)])  # type: ignore[arg-type]
+        trust = InMemoryTrust([window])
         assert rejected(verify, envelope, trust=trust, now=NOW) is R.KEY_NOT_VALID_AT_SIGNING_TIME
 
 
@@ -317,7 +318,7 @@ def test_oversized_envelope_is_rejected_before_decoding(world: World) -> None:
 
 def test_non_bytes_input_is_a_programmer_error(world: World) -> None:
     with pytest.raises(TypeError, match="expected bytes"):
-        verify("XE", trust=world.trust)  # type: ignore[arg-type]
+        verify("XE", trust=world.trust)  # type: ignore[arg-type]  # the misuse under test
 
 
 def test_error_is_opaque_for_every_reason() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from exchange.errors import PolicyError
@@ -18,13 +20,13 @@ from exchange.records.sample import generate
 ENROLLED = {"MEX-FGR", "MEX-SSPC", "USA-ATF", "USA-CBP", "CAN-RCMP"}
 
 
-def h(**kw: object) -> HandlingSummary:
-    base: dict[str, object] = {
+def h(**kw: Any) -> HandlingSummary:
+    base: dict[str, Any] = {
         "tlp": "AMBER",
         "releasable_to": ("MEX", "USA"),
         "originator": "MEX-FGR",
     }
-    return HandlingSummary(**(base | kw))  # type: ignore[arg-type]  # test builder
+    return HandlingSummary(**(base | kw))
 
 
 def test_country_outside_releasable_to_is_not_addressable() -> None:

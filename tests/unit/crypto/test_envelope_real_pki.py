@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -21,6 +22,9 @@ from exchange.crypto.pki import (
     rotate_agency,
 )
 from exchange.errors import IntegrityError, IntegrityReason
+from exchange.policy import summary_from_handling
+from exchange.records import RECORD_TYPE_NAMES, record_type, record_type_for_fingerprint
+from exchange.records.sample import generate
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 PASS = Passphrase(b"correct horse battery staple")
@@ -85,3 +89,31 @@ def test_real_pki_compromised_key_is_rejected(demo_home: Path, tmp_path: Path) -
     with pytest.raises(IntegrityError) as info:
         verify(blob, trust=TrustStore.load(home), now=NOW)
     assert info.value.reason is IntegrityReason.REVOKED_KEY
+
+
+@pytest.mark.parametrize("suite", list(SuiteId), ids=lambda s: s.value)
+@pytest.mark.parametrize(("sender", "receiver"), [("MEX-FGR", "USA-ATF"), ("USA-ATF", "MEX-FGR")])
+def test_every_record_family_crosses_the_border_through_the_api(
+    demo_home: Path, suite: SuiteId, sender: str, receiver: str
+) -> None:
+    trust = TrustStore.load(demo_home)
+    tx, rx = _provider(demo_home, sender, trust), _provider(demo_home, receiver, trust)
+    opener = Opener(trust, recipient=rx, clock=lambda: NOW)
+    for name in RECORD_TYPE_NAMES:
+        rt = record_type(name)
+        (record,) = generate(name, count=1, seed=5, originator=sender)
+        handling = summary_from_handling(record.handling)
+        if handling.releasable_to_agencies is not None:
+            named = (*handling.releasable_to_agencies, receiver)
+            handling = dataclasses.replace(
+                handling, releasable_to_agencies=tuple(sorted(set(named)))
+            )
+        blob = seal(rt.encode(record), sender=tx, trust=trust, recipients=[receiver], suite=suite,
+                    record_type=name, schema_fingerprint=rt.fingerprint, handling=handling,
+                    topic=f"xchg.{sender}.crossborder.{name}", now=NOW)  # fmt: skip
+        opened = opener.open(blob)
+        fingerprint = opened.header.schema_fingerprint
+        decoded = record_type_for_fingerprint(fingerprint).decode(
+            opened.plaintext, writer_fingerprint=fingerprint
+        )
+        assert decoded == record
