@@ -125,9 +125,11 @@ class Builder:
     def case_ref(self, agency: AgencyRef, info: PlaceInfo) -> CaseRef:
         """A case number in the style of the agency's country."""
         n = self.number()
-        if agency.country == "MEX":
+        if agency.country == "MEX" and agency.agency_id.count("-") == 2:
+            number = f"CI-{agency.agency_id.rsplit('-', 1)[1]}/{n:07d}/2026"  # state carpeta
+        elif agency.country == "MEX":
             state = info.admin_area[:4].upper() if info.country == "MEX" else "FED"
-            number = f"FED/{state}/{n:07d}/2026"  # carpeta de investigación
+            number = f"FED/{state}/{n:07d}/2026"  # carpeta de investigación federal
         else:
             number = f"{agency.agency_id[4:]}-{n:06d}-26"
         return CaseRef(agency_id=agency.agency_id, case_number=number)
