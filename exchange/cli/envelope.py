@@ -35,6 +35,7 @@ from exchange.errors import (
     IntegrityError,
     IntegrityReason,
     PolicyError,
+    RecordValidationError,
 )
 from exchange.policy import allowed_recipients, summary_from_handling
 from exchange.records import MAX_RECORD_BYTES, RECORD_TYPE_NAMES, record_type
@@ -68,6 +69,8 @@ def _one_line(fn: Callable[P, T]) -> Callable[P, T]:
             return fn(*args, **kwargs)
         except IntegrityError as exc:
             raise _Refused(f"envelope rejected: {exc.reason.value}") from None
+        except RecordValidationError as exc:
+            raise _BadInput(exc.diagnostics()) from None
         except (PolicyError, DataError) as exc:
             raise _Refused(exc.diagnostics()) from None
         except ConfigurationError as exc:

@@ -48,7 +48,8 @@ class BatchSealer:
 
     A batch is flushed when it reaches ``max_batch`` messages, when :meth:`add` finds the
     oldest pending message older than ``linger``, on :meth:`flush`, and on leaving the
-    ``with`` block. Using a closed sealer raises :class:`RuntimeError`.
+    ``with`` block (an exception in the block drops the unsigned batch: its futures never
+    resolve). Using a closed sealer raises :class:`RuntimeError`. Not thread-safe.
 
     Args:
         sender, trust, suite, producer_id, producer_epoch, epoch_policy, ttl, clock: as
@@ -136,9 +137,7 @@ class BatchSealer:
         )  # fmt: skip
         if self._leaves and leaf.header.sender != self._leaves[0].header.sender:
             # The sender key rotated mid-batch: the pending leaves need the old key's signature.
-            pending_leaf, self._leaves = leaf, self._leaves
             self.flush()
-            leaf = pending_leaf
         future = PendingEnvelope()
         self._leaves.append(leaf)
         self._pending.append(future)

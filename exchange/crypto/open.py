@@ -43,7 +43,7 @@ from exchange.crypto.keys import AgencyKey, KeyProvider, SuiteId, TrustResolver
 from exchange.crypto.merkle import leaf_hash, root_from_path
 from exchange.crypto.seal import SALT_LENGTH
 from exchange.crypto.suites import suite_info
-from exchange.errors import ExchangeError, IntegrityError, IntegrityReason, PolicyError
+from exchange.errors import IntegrityError, IntegrityReason, PolicyError
 from exchange.policy import check_addressing, check_release
 
 __all__ = ["DEFAULT_SKEW", "MAX_SKEW", "OpenedEnvelope", "Opener", "VerifiedEnvelope"]
@@ -235,10 +235,10 @@ class Opener:
             raise TypeError("no recipient key provider")
         try:
             dek = self._recipient.hpke_open(key_id, wrap, info=info)
-        except IntegrityError as exc:
-            raise _fail(R.BAD_KEY_WRAP) from exc
-        except (ExchangeError, ValueError, KeyError):
+        except (IntegrityError, ValueError, KeyError):
             raise _fail(R.BAD_KEY_WRAP) from None
+        # ConfigurationError / InfrastructureError (key store locked, HSM down) propagate:
+        # a local fault must alert the operator, not quarantine valid messages as hostile.
         if len(dek) != hazmat.DEK_LENGTH:
             raise _fail(R.BAD_KEY_WRAP)
         return dek
@@ -266,7 +266,7 @@ class Opener:
             )
         except IntegrityError as exc:
             raise _fail(exc.reason) from None
-        except (ExchangeError, KeyError, ValueError):
+        except (PolicyError, KeyError, ValueError):
             raise _fail(R.UNTRUSTED_SENDER) from None
         if key.agency_id != header.sender.agency_id or key.key_id != header.sender.key_id:
             raise _fail(R.UNTRUSTED_SENDER)

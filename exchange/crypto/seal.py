@@ -76,6 +76,8 @@ class Sealer:
         ttl: default validity of each envelope, at most :data:`MAX_TTL`.
         clock: injectable clock returning an aware UTC datetime.
 
+    Not thread-safe: use one sealer per producer thread (each has its own producer id).
+
     Example::
 
         sealer = Sealer(provider, trust, suite=SuiteId.PQ_HYBRID)
@@ -147,8 +149,10 @@ class Sealer:
 
     def _epoch(self, recipients: tuple[AgencyKey, ...], now: datetime) -> DekEpoch:
         refs = tuple(sorted(KeyRef(k.agency_id, k.key_id) for k in recipients))
+        for stale in [r for r, e in self._epochs.items() if not e.usable(now)]:
+            del self._epochs[stale]  # the DEK dies with its epoch, used again or not
         epoch = self._epochs.get(refs)
-        if epoch is None or not epoch.usable(now):
+        if epoch is None:
             epoch = DekEpoch._from_parts(
                 suite=self._suite, sender=self._sender.agency_id, recipients=recipients,
                 now=now, policy=self._policy, dek=self._randbytes(hazmat.DEK_LENGTH),

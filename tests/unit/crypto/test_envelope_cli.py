@@ -156,3 +156,12 @@ def test_missing_pki_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.Monkey
                                 env={"EXCHANGE_HOME": str(tmp_path / "nowhere")})  # fmt: skip
     assert result.exit_code == 2
     assert "no PKI under" in result.output
+
+
+def test_invalid_record_file_is_bad_input(run: Invoke, tmp_path: Path) -> None:
+    rec = tmp_path / "bad.json"
+    rec.write_text('{"meta": {}}')
+    result = run("seal", "--as", "MEX-FGR", "--type", "seizure", "--file", str(rec),
+                 "--out", str(tmp_path / "x.bin"))  # fmt: skip
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1

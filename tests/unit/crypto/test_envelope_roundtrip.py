@@ -10,7 +10,8 @@ from envelope_world import FINGERPRINT, HANDLING, NOW, PLAINTEXT, TOPIC, Mode, W
 from exchange.crypto import AgencyKey, BatchSealer, EpochPolicy, Opener, SuiteId, open, seal, verify
 from exchange.crypto.envelope import commitment
 from exchange.crypto.header import KeyRef
-from exchange.crypto.testing import InMemoryAgency
+from exchange.crypto.testing import InMemoryAgency, InMemoryTrust
+from exchange.errors import ConfigurationError
 
 
 def test_sealed_envelope_opens_for_every_recipient(world: World, envelope: bytes) -> None:
@@ -169,3 +170,43 @@ def test_recipient_key_is_named_in_the_header(
     expected = world.usa.current_key(suite, at=NOW)
     assert header.recipient_key("USA-ATF") == KeyRef("USA-ATF", expected.key_id)
     assert header.recipient_key("USA-HSI") is None
+
+
+class LockedKeyStore(CountingSigner):
+    """A recipient whose key store cannot be unlocked (a local fault, not an attack)."""
+
+    def hpke_open(self, key_id: str, sealed: bytes, *, info: bytes) -> bytes:
+        del key_id, sealed, info  # never reached: unlocking fails first
+        raise ConfigurationError("cannot unlock the key store")
+
+
+def test_local_key_store_fault_is_not_reported_as_an_integrity_failure(
+    world: World, envelope: bytes
+) -> None:
+    opener = Opener(world.trust, recipient=LockedKeyStore(world.usa), clock=lambda: NOW)
+    with pytest.raises(ConfigurationError, match="cannot unlock"):
+        opener.open(envelope)
+
+
+def test_sender_key_rotation_mid_batch_signs_each_generation_separately(world: World) -> None:
+    agency = InMemoryAgency("MEX-FGR")
+    agency.add_generation(SuiteId.CLASSIC, key_id="old", not_after=NOW + timedelta(seconds=1))
+    agency.add_generation(SuiteId.CLASSIC, key_id="new", not_before=NOW + timedelta(seconds=1))
+    trust = InMemoryTrust([*agency.public_keys(), *world.usa.public_keys()])
+    signer = CountingSigner(agency)
+    with BatchSealer(signer, trust, suite=SuiteId.CLASSIC, linger=timedelta(hours=1)) as b:
+        first = b.add(b"1", **message(now=NOW))
+        second = b.add(b"2", **message(now=NOW + timedelta(seconds=2)))
+    assert signer.calls == 2
+    opener = Opener(trust, recipient=world.usa, clock=lambda: NOW + timedelta(seconds=2))
+    assert opener.verify(first.result()).header.sender.key_id == "old"
+    assert opener.verify(second.result()).header.sender.key_id == "new"
+
+
+def test_stale_dek_epochs_are_dropped(world: World) -> None:
+    sealer = world.sealer(SuiteId.CLASSIC, epoch_policy=EpochPolicy(max_age=timedelta(seconds=5)))
+    sealer.seal(b"a", **message(recipients=["USA-ATF"], now=NOW))
+    sealer.seal(b"b", **message(recipients=["USA-CBP"], now=NOW))
+    assert len(sealer._epochs) == 2
+    sealer.seal(b"c", **message(recipients=["USA-ATF"], now=NOW + timedelta(seconds=6)))
+    assert len(sealer._epochs) == 1  # the USA-CBP DEK died with its epoch
