@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _pki_world import AGENCIES, NOW, SECRET, Pki
 
-from exchange.crypto.pki import (
-    FileKeyProvider,
-    Passphrase,
-    PkiLayout,
-    TrustStore,
-    bootstrap_demo_pki,
-)
-
-#: Every test runs at fixed times: the PKI is created at NOW and agency keys last 365 days.
-NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
-SECRET = b"correct horse battery staple"
-AGENCIES = ("MEX-FGR", "MEX-SSPC", "USA-ATF", "USA-CBP")
-
-
-@dataclass(frozen=True)
-class Pki:
-    home: Path
-    passphrase: Passphrase
-
-    @property
-    def layout(self) -> PkiLayout:
-        return PkiLayout(self.home)
-
-    def store(self) -> TrustStore:
-        return TrustStore.load(self.home)
-
-    def provider(self, agency_id: str) -> FileKeyProvider:
-        return FileKeyProvider(self.layout, agency_id, self.passphrase, trust=self.store())
+from exchange.crypto.pki import Passphrase, bootstrap_demo_pki
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from _pki_forge import name, reissue
-from conftest import NOW, Pki
+from _pki_world import NOW, Pki
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 import pytest
+from _pki_world import SECRET
 from click.testing import CliRunner, Result
-from conftest import SECRET
 
 from exchange.cli._context import CliContext
 from exchange.cli.pki import pki

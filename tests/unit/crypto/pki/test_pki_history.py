@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import NOW, SECRET, Pki
+from _pki_world import NOW, SECRET, Pki
 
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.pki import (

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import NOW, SECRET, Pki
+from _pki_world import NOW, SECRET, Pki
 
 from exchange.crypto.keys import KeyProvider, SuiteId
 from exchange.crypto.pki import FileKeyProvider, Passphrase, bootstrap_demo_pki, hpke_suite

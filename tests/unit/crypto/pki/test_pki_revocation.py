@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import NOW, Pki
+from _pki_world import NOW, Pki
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import NOW, Pki
+from _pki_world import NOW, Pki
 
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.pki import enroll_agency, init_country, rotate_agency, verify_signatures
