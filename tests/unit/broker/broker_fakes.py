@@ -1,15 +1,8 @@
-"""Fakes for the broker runtime's unit tests: tools on PATH and the fixtures' types."""
+"""Fake external tools (``java``, ``mvn``) for the broker runtime's hermetic unit tests."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
-
-#: Starts a process whose command line looks like the node with this server.properties.
-FakeNode = Callable[[Path], "subprocess.Popen[bytes]"]
-#: Runs ``exchange broker ARGS`` with ``path=`` as PATH and ``home=`` as EXCHANGE_HOME.
-RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def install_script(directory: Path, name: str, body: str) -> Path:

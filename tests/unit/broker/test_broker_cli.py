@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from broker_fakes import RunCli, install_fake_java
+import pytest
+from broker_fakes import install_fake_java
 
 from exchange.broker import find_free_base_port
 
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INFRASTRUCTURE = 3
+
+
+#: Runs ``exchange broker ARGS`` with ``path=`` as PATH and ``home=`` as EXCHANGE_HOME.
+RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path) -> Path:
+    """An empty directory to use as the whole PATH."""
+    path = tmp_path / "bin"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> RunCli:
+    """Run ``python -m exchange broker ...`` with a chosen PATH and EXCHANGE_HOME."""
+
+    def _run(*args: str, path: Path, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")}
+        env["PATH"] = str(path)
+        env["EXCHANGE_HOME"] = str(home or tmp_path / "home")
+        return subprocess.run(
+            [sys.executable, "-m", "exchange", "broker", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    return _run
 
 
 def _one_error_line(stderr: str) -> str:

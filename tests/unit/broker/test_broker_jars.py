@@ -31,6 +31,14 @@ exit 1
 
 
 @pytest.fixture
+def fake_bin(tmp_path: Path) -> Path:
+    """An empty directory to use as the whole PATH."""
+    path = tmp_path / "bin"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
 def pom(tmp_path: Path) -> Path:
     path = tmp_path / "pom.xml"
     path.write_text("<project><version>4.4.0</version></project>\n", encoding="utf-8")

@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from broker_fakes import FakeNode
 
 from exchange.broker import BrokerStartError, cluster_status
 from exchange.broker.config import plan_nodes
@@ -18,6 +18,37 @@ from exchange.broker.logs import follow
 from exchange.broker.process import is_node_process, tail_lines, terminate
 from exchange.broker.readiness import StartedNode, wait_until_serving
 from exchange.broker.state import ClusterState, NodeState, save_state
+
+#: Starts a process whose command line looks like the node with this server.properties.
+FakeNode = Callable[[Path], "subprocess.Popen[bytes]"]
+
+_SLEEPER = "import time; time.sleep(300)"
+
+
+@pytest.fixture
+def fake_node() -> Iterator[FakeNode]:
+    """Start processes whose command line matches a broker node's; kill them afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def _start(server_properties: Path) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SLEEPER, "kafka.Kafka", str(server_properties)]
+        )
+        started.append(proc)
+        return proc
+
+    yield _start
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
 
 
 def test_a_process_running_this_nodes_config_is_alive(tmp_path: Path, fake_node: FakeNode) -> None:
