@@ -146,6 +146,17 @@ class BatchSealer:
             self.flush()
         return future
 
+    def flush_if_due(self, now: datetime | None = None) -> int:
+        """Flush if the oldest pending message has waited ``linger``; call it from poll loops.
+
+        Returns:
+            The number of envelopes completed (0 if nothing was due).
+        """
+        now = now or self._clock()
+        if self._first is not None and now - self._first >= self._linger:
+            return self.flush()
+        return 0
+
     def flush(self) -> int:
         """Sign the pending batch (one signature) and resolve its futures.
 

@@ -210,3 +210,13 @@ def test_stale_dek_epochs_are_dropped(world: World) -> None:
     assert len(sealer._epochs) == 2
     sealer.seal(b"c", **message(recipients=["USA-ATF"], now=NOW + timedelta(seconds=6)))
     assert len(sealer._epochs) == 1  # the USA-CBP DEK died with its epoch
+
+
+def test_poll_loop_flushes_after_linger(world: World) -> None:
+    b = BatchSealer(world.mex, world.trust, suite=SuiteId.CLASSIC, max_batch=64,
+                    linger=timedelta(milliseconds=50), clock=lambda: NOW)  # fmt: skip
+    pending = b.add(b"x", **message(now=NOW))
+    assert b.flush_if_due(NOW + timedelta(milliseconds=10)) == 0
+    assert not pending.done()
+    assert b.flush_if_due(NOW + timedelta(milliseconds=60)) == 1
+    assert pending.done()
