@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -30,7 +31,7 @@ from exchange.records import (
     record_type_for_fingerprint,
     record_types,
 )
-from exchange.records.sample import SampleCorpus
+from exchange.records.sample import SampleCorpus, generate
 
 
 def test_every_generated_record_round_trips_through_avro_and_json(corpus: SampleCorpus) -> None:
@@ -154,13 +155,16 @@ def test_garbage_bytes_raise_only_record_validation_error(name: str, garbage: by
         record_type(name).decode(garbage)
 
 
+@functools.cache
+def _encoded_intel() -> bytes:
+    return record_type("intel").encode(generate("intel", count=1, seed=5)[0])
+
+
 @settings(max_examples=150, deadline=None)
 @given(flip=st.integers(min_value=0), value=st.integers(min_value=0, max_value=255))
 def test_corrupted_record_raises_only_record_validation_error(flip: int, value: int) -> None:
-    from exchange.records.sample import generate  # noqa: PLC0415
-
     rtype = record_type("intel")
-    data = bytearray(rtype.encode(generate("intel", count=1, seed=5)[0]))
+    data = bytearray(_encoded_intel())
     data[flip % len(data)] = value
     with contextlib.suppress(RecordValidationError):  # anything else fails the test
         rtype.decode(bytes(data))
