@@ -63,10 +63,7 @@ class PostgresSink(SinkBase):
         self._dsn = dsn
         self._where = redact_dsn(dsn)
         self._before_commit = before_commit
-        try:
-            self._conn = psycopg.connect(dsn, autocommit=True)
-        except psycopg.Error as exc:
-            raise self._error("connect to", exc) from None
+        self._conn = self._connect()
         try:
             # READ COMMITTED while migrating: each statement after the advisory lock then sees
             # what a concurrent migrator committed (a SERIALIZABLE snapshot would predate it).
@@ -82,6 +79,25 @@ class PostgresSink(SinkBase):
 
     def __repr__(self) -> str:
         return f"PostgresSink({self._where!r})"
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        try:
+            return psycopg.connect(self._dsn, autocommit=True)
+        except psycopg.Error as exc:
+            # from None: keep the driver's exception (and anything it quoted) out of tracebacks.
+            raise self._error("connect to", exc) from None
+
+    def _live(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection, reconnected if the server dropped it (a restart, a failover).
+
+        The failure itself surfaced once as a retriable SinkError; the retry gets a new
+        connection instead of failing for ever.
+        """
+        if self._conn.broken or self._conn.closed:
+            self._conn.close()
+            self._conn = self._connect()
+            self._conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        return self._conn
 
     def _error(self, action: str, exc: psycopg.Error) -> SinkError:
         # libpq does not echo passwords, but scrub anyway: a DSN may end up in a message.
@@ -147,7 +163,7 @@ class PostgresSink(SinkBase):
         batch = check_items(items)
         for attempt in range(_RETRIES):
             try:
-                with self._conn.transaction():
+                with self._live().transaction():
                     plan = self._write_once(group_id, batch, skipped_offsets)
                 return WriteResult(tuple(plan.verdicts))
             except _RETRYABLE as exc:
@@ -197,7 +213,7 @@ class PostgresSink(SinkBase):
         self, batch: Sequence[DeliveredRecord]
     ) -> tuple[set[str], dict[ProducerKey, ProducerWindow]]:
         try:
-            with self._conn.transaction():
+            with self._live().transaction():
                 return self._load(batch)
         except psycopg.Error as exc:
             raise self._error("read", exc) from exc
@@ -266,7 +282,7 @@ class PostgresSink(SinkBase):
 
     def _query(self, sql: str, params: Sequence[object]) -> list[Any]:
         try:
-            with self._conn.transaction():
+            with self._live().transaction():
                 return self._conn.execute(sql, params).fetchall()
         except psycopg.Error as exc:
             raise self._error("read", exc) from exc

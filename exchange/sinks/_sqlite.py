@@ -63,7 +63,16 @@ class SqliteSink(SinkBase):
             self._conn.execute("PRAGMA synchronous = FULL")
             self._migrate()
         except sqlite3.Error as exc:
+            self._close_quietly()
             raise SinkError(f"cannot open SQLite sink {self._path}: {exc}") from exc
+        except BaseException:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
 
     def __repr__(self) -> str:
         return f"SqliteSink({str(self._path)!r})"

@@ -85,3 +85,19 @@ def test_uncommitted_batch_is_invisible_to_other_connections(pg_url: str) -> Non
             writer.write("g", [make_record(0), make_record(1)])
         assert seen_inside == [0]
         assert observer.count() == 2
+
+
+def test_dropped_connection_is_retriable_and_the_retry_reconnects(pg_url: str) -> None:
+    with PostgresSink(pg_url) as sink:
+        sink.write("g", [make_record(0)])
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            # Everyone else's backend on this database: the sink's connection.
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(SinkError) as caught:
+            sink.write("g", [make_record(1)])
+        assert caught.value.retriable is True
+        assert sink.write("g", [make_record(1)]).written == 1
+        assert [r.sequence for r in sink.records()] == [0, 1]
