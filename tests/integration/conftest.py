@@ -9,7 +9,8 @@ The broker comes from, in order:
    the shared cache under the real ``$EXCHANGE_HOME/kafka/libs``, so Maven runs at most once.
 
 A broker that cannot start fails the tests that need it (with the log tail); nothing here
-ever skips. Every test in this directory is marked ``integration``.
+ever skips. Every test in this directory is marked ``integration``. The PostgreSQL fixture
+``postgres_dsn`` lives in ``postgres.py`` beside this file and is wired in here.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # typed here; admin re-exports it untyped
+from postgres import postgres_dsn  # noqa: F401  # the PostgreSQL sink tests' session fixture
 
 from exchange.broker import ensure_cluster, find_free_base_port, stop_cluster
 from exchange.errors import ExchangeError
