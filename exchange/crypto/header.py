@@ -38,6 +38,8 @@ FINGERPRINT_LENGTH = 32
 MAX_ID = 128  # agency ids, key ids, producer ids, record type names (bytes)
 MAX_TOPIC = 249  # Kafka's own topic-name limit
 MAX_LIST = 64  # recipients, provenance, releasable-to, named agencies, caveats
+#: Longest validity (expiresAt - createdAt) a reader accepts: 366 days, in microseconds.
+MAX_VALIDITY_US = 366 * 86_400 * 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -245,8 +247,8 @@ def decode_header(data: bytes) -> EnvelopeHeader:
     agencies_only = [x.agency_id for x in recipients]
     if not recipients or agencies_only != sorted(set(agencies_only)):
         raise AvroFormatError("recipients empty, unsorted or repeated")
-    if expires_us <= created_us:
-        raise AvroFormatError("expires before it was created")
+    if not 0 < expires_us - created_us <= MAX_VALIDITY_US:
+        raise AvroFormatError("validity empty or longer than 366 days")
     return EnvelopeHeader(
         version, suite, message_id, sender, producer, created_us, expires_us, topic,
         record_type, fingerprint, handling, provenance, recipients, dek_epoch, counter,

@@ -29,6 +29,7 @@ from exchange.crypto.envelope import (
 )
 from exchange.crypto.header import (
     ENVELOPE_VERSION,
+    MAX_VALIDITY_US,
     DerivedFrom,
     EnvelopeHeader,
     KeyRef,
@@ -46,7 +47,7 @@ from exchange.policy import HandlingSummary, check_addressing
 __all__ = ["DEFAULT_TTL", "MAX_TTL", "Sealer"]
 
 DEFAULT_TTL = timedelta(days=7)
-MAX_TTL = timedelta(days=366)
+MAX_TTL = timedelta(microseconds=MAX_VALIDITY_US)  # readers refuse longer validity
 SALT_LENGTH = 32
 _MAX_OPEN_EPOCHS = 64
 

@@ -193,6 +193,12 @@ def test_expired_envelope_is_rejected(world: World, envelope: bytes) -> None:
     assert rejected(verify, envelope, trust=world.trust, now=late) is R.EXPIRED
 
 
+def test_validity_longer_than_366_days_is_rejected(world: World, envelope: bytes) -> None:
+    _, header = parts(envelope)
+    forever = with_header(envelope, expires_us=header.created_us + 367 * 86_400 * 10**6)
+    assert rejected(verify, forever, trust=world.trust, now=NOW) is R.MALFORMED
+
+
 def test_envelope_from_the_future_is_rejected(world: World, envelope: bytes) -> None:
     early = NOW - timedelta(minutes=5, seconds=1)
     assert rejected(verify, envelope, trust=world.trust, now=early) is R.NOT_YET_VALID
