@@ -21,6 +21,7 @@ from exchange.broker import (
     ensure_cluster,
     find_free_base_port,
     kill_node,
+    start_node,
     stop_cluster,
 )
 
@@ -202,7 +203,7 @@ def test_three_nodes_replicate_and_survive_one_crash(home: Path, wait_until: Wai
     # acks=all still succeeds: 2 in-sync replicas satisfy min.insync.replicas=2.
     assert _round_trip(info.bootstrap, topic, [b"one", b"two"]) == [b"one", b"two"]
 
-    healed = ensure_cluster(home, 3)
+    healed = start_node(home, 3)
     assert healed.started == (3,)
     assert cluster_status(home).state == "up"
 
