@@ -28,9 +28,21 @@ from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, mlkem, x25519
 
 from exchange.crypto import BatchSealer, EpochPolicy, HandlingSummary, Opener, Sealer, SuiteId
-from exchange.crypto.envelope import decode_envelope, encode_envelope
+from exchange.crypto.envelope import (
+    L_CIPHERTEXT,
+    L_WRAPS,
+    aad,
+    decode_envelope,
+    encode_envelope,
+    encode_wraps,
+    root_message,
+    signing_digest,
+    wrap_info,
+)
+from exchange.crypto.hazmat import counter_nonce, digest  # noqa: TID251 - KAT intermediates
 from exchange.crypto.header import decode_header, encode_header
 from exchange.crypto.keys import AgencyKey, KemPublicKey
+from exchange.crypto.merkle import leaf_hash, root_from_path
 from exchange.crypto.suites import suite_info
 from exchange.crypto.testing import InMemoryAgency, InMemoryTrust
 from exchange.errors import IntegrityError
@@ -215,6 +227,32 @@ def _invalid(
             "reason": reason_of(blob, now, open_as)}  # fmt: skip
 
 
+def _intermediate(world: dict[str, TapedAgency], blob: bytes) -> dict[str, str]:
+    """Values an independent implementation can compare step by step (docs/envelope.md)."""
+    raw = decode_envelope(blob)
+    h = decode_header(raw.header_bytes)
+    me = h.recipients[0]
+    info = wrap_info(h.suite, h.sender.agency_id, me, h.dek_epoch)
+    dek = world[me.agency_id].hpke_open(me.key_id, raw.wraps[0], info=info)
+    hf = suite_info(h.suite).hash_factory
+    d = signing_digest(h.suite, raw.header_bytes, raw.wraps, raw.ciphertext)
+    root = root_from_path(hf, leaf_hash(hf, d), raw.seal.leaf_index, raw.seal.batch_size,
+                          raw.seal.path)  # fmt: skip
+    assert root is not None
+    return {
+        "headerBytes": raw.header_bytes.hex(),
+        "aad": aad(h.suite, raw.header_bytes).hex(),
+        "hWraps": digest(h.suite, L_WRAPS, encode_wraps(raw.wraps)).hex(),
+        "hCiphertext": digest(h.suite, L_CIPHERTEXT, raw.ciphertext).hex(),
+        "signingDigest": d.hex(),
+        "leafHash": leaf_hash(hf, d).hex(),
+        "rootMessage": root_message(h.suite, raw.seal.batch_size, root).hex(),
+        f"wrapInfo[{me.agency_id}]": info.hex(),
+        "dek": dek.hex(),
+        "nonce": counter_nonce(h.nonce_counter).hex(),
+    }
+
+
 def _invalid_cases(s: str, blob: bytes, batch: bytes) -> list[tuple[str, bytes, dict[str, Any]]]:
     """Mutations of a valid single and batch envelope that need no re-signing."""
     raw = decode_envelope(blob)
@@ -260,6 +298,7 @@ def generate(previous: dict[str, Any] | None) -> dict[str, Any]:
                 "now": NOW.isoformat(), "envelope": blob.hex(), "openAs": ["USA-ATF", "USA-CBP"],
                 "plaintext": opened.plaintext.hex(), "salt": opened.salt.hex(),
                 "header": opened.verified.to_dict(),
+                "intermediate": _intermediate(world, blob),
             })  # fmt: skip
         single = bytes.fromhex(valid[-3]["envelope"])
         batch = bytes.fromhex(valid[-2]["envelope"])
