@@ -126,6 +126,18 @@ def _start_error(node: StartedNode, message: str) -> BrokerStartError:
     stdout_tail = tail_lines(node.stdout_log, _TAIL)
     if log_size(node.server_log) > node.log_offset or not stdout_tail:
         return BrokerStartError(
-            message, log_path=node.server_log, log_tail=tail_lines(node.server_log, _TAIL)
+            message, log_path=node.server_log, log_tail=_tail_since(node, _TAIL)
         )
     return BrokerStartError(message, log_path=node.stdout_log, log_tail=stdout_tail)
+
+
+def _tail_since(node: StartedNode, lines: int) -> list[str]:
+    # Only what this start wrote: the previous run's shutdown lines would only mislead.
+    offset = node.log_offset if log_size(node.server_log) >= node.log_offset else 0
+    try:
+        with node.server_log.open("rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return text.splitlines()[-lines:]
