@@ -165,3 +165,14 @@ def test_invalid_record_file_is_bad_input(run: Invoke, tmp_path: Path) -> None:
                  "--out", str(tmp_path / "x.bin"))  # fmt: skip
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_auditor_verifies_without_any_passphrase(home: Path, run: Invoke, tmp_path: Path) -> None:
+    rec = _record_file(tmp_path, "trace-request", "MEX-FGR", "USA-ATF")
+    out = tmp_path / "env.bin"
+    assert run("seal", "--as", "MEX-FGR", "--type", "trace-request", "--file", str(rec),
+               "--out", str(out), "--to", "USA-ATF").exit_code == 0  # fmt: skip
+    no_secret = {"EXCHANGE_HOME": str(home), "EXCHANGE_PKI_PASSPHRASE": None}
+    result = CliRunner().invoke(cli, ["envelope", "verify", str(out)], env=no_secret)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["verified"] is True
