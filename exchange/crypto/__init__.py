@@ -28,7 +28,8 @@ from exchange.crypto.batch import BatchSealer, PendingEnvelope
 from exchange.crypto.dek import EpochPolicy
 from exchange.crypto.header import DerivedFrom, EnvelopeHeader, KeyRef, ProducerRef
 from exchange.crypto.keys import AgencyKey, KeyProvider, SuiteId, TrustResolver
-from exchange.crypto.open import OpenedEnvelope, Opener, VerifiedEnvelope
+from exchange.crypto.open import Opener
+from exchange.crypto.results import OpenedEnvelope, VerifiedEnvelope
 from exchange.crypto.seal import DEFAULT_TTL, Sealer
 from exchange.policy import HandlingSummary
 

@@ -11,12 +11,9 @@ further or returned before the signature has verified.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from exchange.crypto import hazmat
 from exchange.crypto._avro import AvroFormatError
@@ -33,7 +30,6 @@ from exchange.crypto.envelope import (
     wrap_info,
 )
 from exchange.crypto.header import (
-    DerivedFrom,
     EnvelopeHeader,
     UnknownValueError,
     decode_header,
@@ -41,12 +37,14 @@ from exchange.crypto.header import (
 )
 from exchange.crypto.keys import AgencyKey, KeyProvider, SuiteId, TrustResolver
 from exchange.crypto.merkle import leaf_hash, root_from_path
+from exchange.crypto.results import OpenedEnvelope, VerifiedEnvelope
 from exchange.crypto.seal import SALT_LENGTH
 from exchange.crypto.suites import suite_info
 from exchange.errors import IntegrityError, IntegrityReason, PolicyError
 from exchange.policy import check_addressing, check_release
 
 __all__ = ["DEFAULT_SKEW", "MAX_SKEW", "OpenedEnvelope", "Opener", "VerifiedEnvelope"]
+
 
 logger = logging.getLogger(__name__)
 DEFAULT_SKEW = timedelta(minutes=5)
@@ -58,94 +56,6 @@ def _fail(reason: IntegrityReason) -> IntegrityError:
     # The reason goes to the exception attribute and a debug log only (STYLE.md §3).
     logger.debug("envelope rejected: %s", reason.value)
     return IntegrityError(reason)
-
-
-@dataclass(frozen=True)
-class VerifiedEnvelope:
-    """A header whose signature, sender key, publishing right, time and handling checked out.
-
-    Attributes:
-        header: the verified signed header.
-        sender_key: the sender key generation that signed it (valid at ``header.created_at``).
-        signing_digest: the leaf data; cite it as provenance of derived records.
-        batch_root: the signed Merkle root; ``batch_size``/``leaf_index`` place the leaf.
-    """
-
-    header: EnvelopeHeader
-    sender_key: AgencyKey = field(repr=False)
-    signing_digest: bytes
-    batch_root: bytes
-    batch_size: int
-    leaf_index: int
-
-    @property
-    def message_id(self) -> uuid.UUID:
-        return self.header.message_id
-
-    def as_parent(self) -> DerivedFrom:
-        """Provenance entry naming this message in a derived record's header."""
-        return DerivedFrom(self.header.message_id, self.signing_digest)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The verified header as JSON-ready data (what ``exchange envelope verify`` prints)."""
-        v = self
-        h = v.header
-        hs = h.handling
-        return {
-            "verified": True,
-            "version": h.version,
-            "suite": h.suite.value,
-            "messageId": str(h.message_id),
-            "sender": {"agencyId": h.sender.agency_id, "keyId": h.sender.key_id},
-            "producer": {
-                "producerId": h.producer.producer_id,
-                "epoch": h.producer.epoch,
-                "sequence": h.producer.sequence,
-            },
-            "createdAt": h.created_at.isoformat(),
-            "expiresAt": h.expires_at.isoformat(),
-            "topic": h.topic,
-            "recordType": h.record_type,
-            "schemaFingerprint": h.schema_fingerprint.hex(),
-            "handling": {
-                "tlp": hs.tlp_label,
-                "releasableTo": list(hs.releasable_to),
-                "releasableToAgencies": None
-                if hs.releasable_to_agencies is None
-                else list(hs.releasable_to_agencies),
-                "caveats": list(hs.caveats),
-                "originator": hs.originator,
-            },
-            "provenance": [
-                {"messageId": str(p.message_id), "digest": p.digest.hex()} for p in h.provenance
-            ],
-            "recipients": [{"agencyId": r.agency_id, "keyId": r.key_id} for r in h.recipients],
-            "dekEpoch": h.dek_epoch.hex(),
-            "nonceCounter": h.nonce_counter,
-            "commitment": h.commitment.hex(),
-            "signingDigest": v.signing_digest.hex(),
-            "batch": {"size": v.batch_size, "leafIndex": v.leaf_index, "root": v.batch_root.hex()},
-        }
-
-
-@dataclass(frozen=True)
-class OpenedEnvelope:
-    """A verified envelope opened by one of its recipients.
-
-    Attributes:
-        verified: the verification result (header, sender key, digests).
-        plaintext: the Avro bytes the sender committed to.
-        salt: the commitment salt; revealing ``plaintext`` and ``salt`` proves the content to
-            a third party holding the signed header (non-repudiation).
-    """
-
-    verified: VerifiedEnvelope
-    plaintext: bytes = field(repr=False)
-    salt: bytes = field(repr=False)
-
-    @property
-    def header(self) -> EnvelopeHeader:
-        return self.verified.header
 
 
 class Opener:
@@ -190,6 +100,13 @@ class Opener:
     def verify(self, envelope: bytes, *, now: datetime | None = None) -> VerifiedEnvelope:
         """Verify ``envelope`` without any private key.
 
+        Args:
+            envelope: the untrusted envelope bytes.
+            now: the verification time (default: the opener's clock), captured once.
+
+        Returns:
+            The verified header, sender key and digests.
+
         Raises:
             IntegrityError: any integrity, trust, time or handling failure (see ``.reason``).
         """
@@ -197,6 +114,13 @@ class Opener:
 
     def open(self, envelope: bytes, *, now: datetime | None = None) -> OpenedEnvelope:
         """Verify ``envelope``, check this agency is a recipient and may read it, decrypt it.
+
+        Args:
+            envelope: the untrusted envelope bytes.
+            now: the verification time (default: the opener's clock), captured once.
+
+        Returns:
+            The verified header, the plaintext Avro bytes and the commitment salt.
 
         Raises:
             IntegrityError: as :meth:`verify`, plus ``NOT_A_RECIPIENT``, ``HANDLING_VIOLATION``,
