@@ -10,6 +10,9 @@ Topic layout (see docs/decisions/0003-topic-topology.md):
 ``quarantine.<agency>``
     what an agency's consumer refused, with the original bytes and the reason code.
 
+Every name may carry a deployment prefix (``EXCHANGE_TOPIC_PREFIX``, e.g. ``staging.``) so
+several exchanges, or isolated test runs, can share one cluster.
+
 The routing table says which agencies a record type goes to by default; the record's own
 handling markings (``exchange.policy``) then remove every agency they do not release it to,
 and an operator's ``--to`` may narrow the result further. Nothing can widen it.
@@ -33,7 +36,9 @@ __all__ = [
     "Reach",
     "RoutingRule",
     "RoutingTable",
+    "check_prefix",
     "exchange_topic",
+    "exchange_topic_regex",
     "parse_exchange_topic",
     "quarantine_topic",
     "reach_for",
@@ -42,9 +47,28 @@ __all__ = [
 _AGENCY = r"[A-Z]{3}(?:-[A-Z0-9]{2,16}){1,3}"
 _TYPE = r"[a-z]+(?:-[a-z]+)*"
 _TOPIC = re.compile(rf"^xchg\.({_AGENCY})\.(domestic|crossborder)\.({_TYPE})$")
+_PREFIX = re.compile(r"^(?:[a-z0-9][a-z0-9_-]{0,40}\.)?$")
 
-#: librdkafka regex subscription ("^" prefix) matching every exchange topic.
-EXCHANGE_TOPIC_REGEX = r"^xchg\..*"
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it is empty or ``<lowercase name>.``.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if not _PREFIX.match(prefix):
+        raise ValueError(f"got topic prefix {prefix!r}, expected '' or a lowercase name and '.'")
+    return prefix
+
+
+def exchange_topic_regex(prefix: str = "") -> str:
+    """librdkafka regex subscription (``^`` first) matching every exchange topic."""
+    # Only '.' needs escaping in a checked prefix; librdkafka's regex engine is minimal.
+    return "^" + check_prefix(prefix).replace(".", r"\.") + r"xchg\..*"
+
+
+#: Subscription to every exchange topic without a prefix.
+EXCHANGE_TOPIC_REGEX = exchange_topic_regex()
 
 
 class Reach(StrEnum):
@@ -62,29 +86,31 @@ def reach_for(sender: str, recipients: frozenset[str] | set[str] | list[str]) ->
     return Reach.CROSS_BORDER if any(_country(r) != home for r in recipients) else Reach.DOMESTIC
 
 
-def exchange_topic(sender: str, reach: Reach, record_type: str) -> str:
+def exchange_topic(sender: str, reach: Reach, record_type: str, *, prefix: str = "") -> str:
     """The outbound topic of ``sender`` for ``record_type`` records of ``reach``.
 
     Raises:
-        ValueError: ``sender`` or ``record_type`` is not a valid identifier.
+        ValueError: ``sender``, ``record_type`` or ``prefix`` is not a valid identifier.
     """
-    topic = f"xchg.{sender}.{reach.value}.{record_type}"
-    if not _TOPIC.match(topic):
+    name = f"xchg.{sender}.{reach.value}.{record_type}"
+    if not _TOPIC.match(name):
         raise ValueError(f"got sender {sender!r} and type {record_type!r}, not a valid topic")
-    return topic
+    return check_prefix(prefix) + name
 
 
-def parse_exchange_topic(topic: str) -> tuple[str, Reach, str] | None:
+def parse_exchange_topic(topic: str, *, prefix: str = "") -> tuple[str, Reach, str] | None:
     """``(sender, reach, record_type)`` of an exchange topic, or None for any other topic."""
-    match = _TOPIC.match(topic)
+    if not topic.startswith(check_prefix(prefix)):
+        return None
+    match = _TOPIC.match(topic[len(prefix) :])
     if match is None:
         return None
     return match.group(1), Reach(match.group(2)), match.group(3)
 
 
-def quarantine_topic(agency_id: str) -> str:
+def quarantine_topic(agency_id: str, *, prefix: str = "") -> str:
     """The quarantine topic of ``agency_id``'s consumers."""
-    return f"quarantine.{agency_id}"
+    return f"{check_prefix(prefix)}quarantine.{agency_id}"
 
 
 _Pattern = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9*?-]{1,40}$")]

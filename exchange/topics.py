@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # typed here; admin re-exports it untyped
 
 from exchange.errors import BrokerError
-from exchange.kafka_clients import broker_error
+from exchange.kafka_clients import KAFKA_LOGGER, broker_error
 
 __all__ = ["TopicSpec", "ensure_topics"]
 
@@ -46,7 +46,9 @@ def ensure_topics(
     Raises:
         BrokerError: the broker refused a topic or did not answer within ``timeout``.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap, **(admin_config or {})})
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap, "logger": KAFKA_LOGGER, **(admin_config or {})}
+    )
     wanted = {spec.name: spec for spec in specs}
     if not wanted:
         return []

@@ -35,7 +35,9 @@ class ConsumedRecord:
 
 
 def _fingerprint(msg: Message) -> bytes:
-    for name, value in msg.headers() or ():
+    headers = msg.headers() or []
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    for name, value in pairs:
         if name == HEADER_SCHEMA_FINGERPRINT and isinstance(value, bytes):
             return value
     raise RecordValidationError(

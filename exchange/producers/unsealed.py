@@ -88,7 +88,7 @@ class UnsealedAvroProducer:
         """
         self._lifecycle.check_open()
         value = rtype.encode(record)
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             (HEADER_RECORD_TYPE, rtype.name.encode()),
             (HEADER_SCHEMA_FINGERPRINT, rtype.fingerprint),
         ]

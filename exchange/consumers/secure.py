@@ -1,0 +1,435 @@
+"""The secure consumer: only verified, decrypted, schema-valid records reach the sink.
+
+The consume path of DESIGN.md, per message::
+
+    poll -> size bound -> verify (trust store, key valid at signing time, not revoked,
+    publishing right, expiry) -> topic binding -> addressed to me? (else skip, never decrypt)
+    -> unwrap DEK + decrypt + commitment -> Avro decode by writer fingerprint -> pydantic
+    -> signed handling summary == the record's handling -> replay/duplicate/order (sink)
+    -> sink (records + replay state + offsets in one transaction) -> commit
+
+Any failure sends the original bytes with a reason code to ``quarantine.<agency>`` and
+consumption goes on. Exactly-once into the sink comes from the sink's own offsets: on
+assignment the consumer seeks to them, so Kafka's committed offsets are only advisory.
+
+The replay check runs after decryption because the sink judges complete records; decrypting
+a replayed copy tells its legitimate recipient nothing new, and it is still refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from exchange._internal.lifecycle import Lifecycle
+from exchange.crypto import Opener, VerifiedEnvelope
+from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
+from exchange.errors import IntegrityError, IntegrityReason, RecordValidationError
+from exchange.kafka_clients import broker_error, consumer_config
+from exchange.metrics import DEFAULT_METRICS, ExchangeMetrics
+from exchange.policy import summary_from_handling
+from exchange.quarantine import QuarantineEntry, QuarantineWriter
+from exchange.records import ExchangeRecord, record_type
+from exchange.routing import check_prefix, exchange_topic, exchange_topic_regex, reach_for
+from exchange.sinks import DeliveredRecord, ReplayVerdict, Sink
+
+__all__ = ["MAX_ENVELOPE_BYTES", "ConsumeSummary", "RecordHandler", "SecureConsumer"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest envelope accepted; checked before any decoding.
+MAX_ENVELOPE_BYTES = 1 << 20
+
+#: Called with each record after it is safely stored in the sink.
+RecordHandler = Callable[[DeliveredRecord, ExchangeRecord], None]
+
+_Coordinates = tuple[str, int, int]
+
+
+@dataclass
+class ConsumeSummary:
+    """What a consumer did since it started."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    not_addressed: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    reason: str
+    detail: str | None = None
+    verified: VerifiedEnvelope | None = None
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    item: DeliveredRecord
+    record: ExchangeRecord
+
+
+class SecureConsumer:
+    """Consume exchange topics for one agency into an exactly-once sink.
+
+    Args:
+        bootstrap: Kafka bootstrap servers.
+        recipient: this agency's key provider.
+        trust: the trust store.
+        sink: where records, replay state and offsets are stored together.
+        group_id: consumer group (default ``exchange.<agency>``).
+        topic_prefix: deployment prefix of every topic name; the consumer subscribes to
+            every exchange topic under it.
+        accept_suites: suites accepted (default all); e.g. require ``pq-hybrid``.
+        batch_size: messages per poll and per sink transaction.
+        handler: called with each record after it is stored.
+        config_overrides: extra librdkafka settings (security, tuning).
+        metrics: where counters go.
+        clock: injectable clock for expiry checks.
+
+    Example::
+
+        with open_sink("sqlite:feeds.db") as sink, SecureConsumer(
+            bootstrap=b, recipient=atf, trust=trust, sink=sink
+        ) as consumer:
+            summary = consumer.run(until_idle=10.0)
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        recipient: KeyProvider,
+        trust: TrustResolver,
+        sink: Sink,
+        group_id: str | None = None,
+        topic_prefix: str = "",
+        accept_suites: frozenset[SuiteId] | None = None,
+        batch_size: int = 500,
+        handler: RecordHandler | None = None,
+        config_overrides: Mapping[str, Any] | None = None,
+        metrics: ExchangeMetrics = DEFAULT_METRICS,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not 1 <= batch_size <= 10_000:
+            raise ValueError(f"got batch_size={batch_size}, expected 1..10000")
+        self._agency = recipient.agency_id
+        self._group = group_id or f"exchange.{self._agency}"
+        self._sink = sink
+        self._batch_size = batch_size
+        self._handler = handler
+        self._metrics = metrics
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._opener = Opener(
+            trust, recipient=recipient, accept_suites=accept_suites, clock=self._clock
+        )
+        overrides = {
+            "max.partition.fetch.bytes": 2 * MAX_ENVELOPE_BYTES,
+            **(config_overrides or {}),
+        }
+        self._consumer = Consumer(
+            consumer_config(
+                bootstrap, group_id=self._group, client_id=self._agency, overrides=overrides
+            )
+        )
+        connection = {
+            k: str(v) for k, v in overrides.items() if k.startswith(("security.", "ssl.", "sasl."))
+        }
+        self._quarantine = QuarantineWriter(
+            bootstrap=bootstrap,
+            agency_id=self._agency,
+            topic_prefix=topic_prefix,
+            config_overrides=connection,
+            admin_config=connection,
+        )
+        self._prefix = check_prefix(topic_prefix)
+        self._consumer.subscribe([exchange_topic_regex(self._prefix)], on_assign=self._on_assign)
+        self.summary = ConsumeSummary()
+        self._lifecycle = Lifecycle("SecureConsumer")
+
+    @property
+    def group_id(self) -> str:
+        return self._group
+
+    def run(
+        self,
+        *,
+        until_idle: float | None = None,
+        max_messages: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        poll_timeout: float = 0.5,
+    ) -> ConsumeSummary:
+        """Consume until idle for ``until_idle`` seconds, ``max_messages`` handled, or stopped.
+
+        With none of the three, runs until interrupted.
+
+        Raises:
+            BrokerError: the broker failed in a way retries did not fix.
+            SinkError: the sink failed (nothing of the failed batch is stored or committed).
+        """
+        handled = 0
+        idle_since = time.monotonic()
+        while not (should_stop and should_stop()):
+            count = self.poll_batch(poll_timeout)
+            now = time.monotonic()
+            if count:
+                handled += count
+                idle_since = now
+            elif until_idle is not None and now - idle_since >= until_idle:
+                break
+            if max_messages is not None and handled >= max_messages:
+                break
+        return self.summary
+
+    def poll_batch(self, timeout: float) -> int:
+        """Handle one polled batch end to end; return how many messages it held.
+
+        Raises:
+            BrokerError: a broker error other than end-of-partition.
+            SinkError: the sink transaction failed.
+        """
+        self._lifecycle.check_open()
+        messages = self._consumer.consume(num_messages=self._batch_size, timeout=timeout)
+        batch: list[tuple[Message, _Accepted | _Refusal | None]] = []
+        for msg in messages:
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise broker_error("consume", KafkaException(error))
+            batch.append((msg, self._examine(msg)))
+        if batch:
+            self._settle(batch)
+        return len(batch)
+
+    def close(self) -> None:
+        if self._lifecycle.close():
+            self._quarantine.close()
+            self._consumer.close()
+
+    def __enter__(self) -> SecureConsumer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- one message -------------------------------------------------------------------
+
+    def _examine(self, msg: Message) -> _Accepted | _Refusal | None:
+        """Verify, decrypt and decode one message; None when it is not addressed to us."""
+        value = msg.value() or b""
+        began = time.perf_counter()
+        checked = self._verify(value, msg.topic() or "")
+        if not isinstance(checked, VerifiedEnvelope):
+            return checked
+        h = checked.header
+        try:
+            opened = self._opener.open(value)
+            rtype = record_type(h.record_type)
+            record = rtype.decode(opened.plaintext, writer_fingerprint=h.schema_fingerprint)
+        except IntegrityError as exc:
+            return _Refusal(exc.reason.value, None, checked)
+        except RecordValidationError:
+            # The message is not repeated: it may quote record content.
+            return _Refusal(IntegrityReason.SCHEMA_MISMATCH.value, None, checked)
+        if summary_from_handling(record.handling) != h.handling:
+            return _Refusal(
+                IntegrityReason.HANDLING_VIOLATION.value,
+                "the record's handling differs from the signed handling summary",
+                checked,
+            )
+        self._metrics.open_seconds.labels(suite=h.suite.value).observe(time.perf_counter() - began)
+        item = DeliveredRecord(
+            message_id=str(h.message_id),
+            sender=h.sender.agency_id,
+            producer_id=h.producer.producer_id,
+            producer_epoch=h.producer.epoch,
+            sequence=h.producer.sequence,
+            record_type=h.record_type,
+            record_id=record.meta.record_id,
+            topic=msg.topic() or "",
+            partition=msg.partition() or 0,
+            offset=msg.offset() or 0,
+            created_at=h.created_at,
+            record_json=rtype.to_json(record),
+        )
+        return _Accepted(item, record)
+
+    def _verify(self, value: bytes, topic: str) -> VerifiedEnvelope | _Refusal | None:
+        """Bounds, signature, trust and topic binding; None when not addressed to us."""
+        if len(value) > MAX_ENVELOPE_BYTES:
+            return _Refusal(IntegrityReason.OVERSIZED.value, f"{len(value)} bytes")
+        try:
+            verified = self._opener.verify(value)
+        except IntegrityError as exc:
+            return _Refusal(exc.reason.value)
+        h = verified.header
+        if not (h.topic == topic == self._expected_topic(verified)):
+            # A validly signed envelope moved to another topic than the one it was sealed for,
+            # or sealed for a topic that is not its sender's for this type and reach.
+            return _Refusal(
+                IntegrityReason.BINDING_MISMATCH.value, f"sealed for topic {h.topic}", verified
+            )
+        if h.recipient_key(self._agency) is None:
+            return None  # not addressed to us: never decrypted
+        return verified
+
+    def _expected_topic(self, verified: VerifiedEnvelope) -> str | None:
+        h = verified.header
+        reach = reach_for(h.sender.agency_id, [r.agency_id for r in h.recipients])
+        try:
+            return exchange_topic(h.sender.agency_id, reach, h.record_type, prefix=self._prefix)
+        except ValueError:
+            return None
+
+    # -- one batch ---------------------------------------------------------------------
+
+    def _settle(self, batch: list[tuple[Message, _Accepted | _Refusal | None]]) -> None:
+        accepted = [outcome for _, outcome in batch if isinstance(outcome, _Accepted)]
+        verdicts = dict(
+            zip(
+                (a.item.message_id for a in accepted),
+                self._sink.check_batch([a.item for a in accepted]),
+                strict=False,
+            )
+        )
+        to_store: list[_Accepted] = []
+        skipped: dict[tuple[str, int], int] = {}
+        seen_here: dict[str, _Coordinates] = {}
+        for msg, outcome in batch:
+            coords = (msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
+            if outcome is None:
+                self.summary.not_addressed += 1
+            elif isinstance(outcome, _Refusal):
+                self._quarantine_message(msg, outcome)
+            else:
+                verdict = verdicts[outcome.item.message_id]
+                if verdict is ReplayVerdict.FRESH and outcome.item.message_id not in seen_here:
+                    to_store.append(outcome)
+                    seen_here[outcome.item.message_id] = coords
+                    continue
+                refusal = self._replay_refusal(outcome, verdict, coords, seen_here)
+                if refusal is None:
+                    self.summary.duplicates += 1
+                    self._metrics.duplicates.labels(recipient=self._agency).inc()
+                else:
+                    self._quarantine_message(msg, refusal)
+            tp = (coords[0], coords[1])
+            skipped[tp] = max(skipped.get(tp, -1), coords[2])
+        result = self._sink.write(self._group, [a.item for a in to_store], skipped_offsets=skipped)
+        for stored, verdict in zip(to_store, result.verdicts, strict=True):
+            if verdict is ReplayVerdict.FRESH:
+                self.summary.delivered += 1
+                self._metrics.delivered.labels(
+                    recipient=self._agency,
+                    sender=stored.item.sender,
+                    record_type=stored.item.record_type,
+                ).inc()
+                if self._handler is not None:
+                    self._handler(stored.item, stored.record)
+            elif verdict.integrity_reason is not None:
+                # Another consumer of the same producer stored this sequence first.
+                logger.warning(
+                    "message %s lost a race to another consumer: %s",
+                    stored.item.message_id,
+                    verdict.value,
+                )
+                self._count_quarantine(verdict.integrity_reason.value)
+        self._commit(batch)
+
+    def _replay_refusal(
+        self,
+        accepted: _Accepted,
+        verdict: ReplayVerdict,
+        coords: _Coordinates,
+        seen_here: dict[str, _Coordinates],
+    ) -> _Refusal | None:
+        """None for a benign redelivery (same message at the same offset), else a refusal."""
+        if verdict.integrity_reason is not None:
+            return _Refusal(verdict.integrity_reason.value)
+        # DUPLICATE: the same envelope again. At the offset it was stored from, it is a
+        # redelivery after a crash; anywhere else it was injected again: a replay.
+        message_id = accepted.item.message_id
+        stored = self._sink.get(message_id)
+        original = (
+            (stored.topic, stored.partition, stored.offset)
+            if stored is not None
+            else seen_here.get(message_id)
+        )
+        if original == coords:
+            return None
+        where = "?" if original is None else f"{original[0]}[{original[1]}]@{original[2]}"
+        return _Refusal(IntegrityReason.REPLAY.value, f"message already delivered from {where}")
+
+    def _quarantine_message(self, msg: Message, refusal: _Refusal) -> None:
+        verified = refusal.verified
+        _, timestamp = msg.timestamp()
+        entry = QuarantineEntry.of(
+            consumer=self._agency,
+            reason=refusal.reason,
+            detail=refusal.detail,
+            topic=msg.topic() or "",
+            partition=msg.partition() or 0,
+            offset=msg.offset() or 0,
+            value=msg.value() or b"",
+            key=msg.key(),
+            timestamp_ms=timestamp if timestamp > 0 else None,
+            verified_sender=None if verified is None else verified.header.sender.agency_id,
+            message_id=None if verified is None else str(verified.message_id),
+        )
+        self._quarantine.write(entry)
+        self._count_quarantine(refusal.reason)
+        logger.warning(
+            "quarantined %s[%d]@%d: %s",
+            entry.source_topic,
+            entry.source_partition,
+            entry.source_offset,
+            refusal.reason,
+        )
+
+    def _count_quarantine(self, reason: str) -> None:
+        self.summary.quarantined[reason] += 1
+        self._metrics.quarantined.labels(recipient=self._agency, reason=reason).inc()
+
+    def _commit(self, batch: list[tuple[Message, _Accepted | _Refusal | None]]) -> None:
+        # Advisory: the sink holds the real position. Committing keeps group tooling and lag
+        # monitoring meaningful.
+        last: dict[tuple[str, int], int] = {}
+        for msg, _ in batch:
+            key = (msg.topic() or "", msg.partition() or 0)
+            last[key] = max(last.get(key, -1), msg.offset() or 0)
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:
+            logger.warning("advisory offset commit failed: %s", exc)
+        for (t, p), o in last.items():
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)
+            if high is not None and high >= 0:
+                self._metrics.consumer_lag.labels(self._agency, t, str(p)).set(max(high - o - 1, 0))
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Exactly-once: resume where the sink says, not where Kafka's commits say.
+        stored = self._sink.stored_offsets(self._group)
+        for tp in partitions:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is not None:
+                tp.offset = offset
+        consumer.assign(partitions)
