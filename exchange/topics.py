@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -46,9 +47,8 @@ def ensure_topics(
     Raises:
         BrokerError: the broker refused a topic or did not answer within ``timeout``.
     """
-    admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "logger": KAFKA_LOGGER, **(admin_config or {})}
-    )
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": KAFKA_LOGGER}
+    admin = AdminClient({**config, **(admin_config or {})})
     wanted = {spec.name: spec for spec in specs}
     if not wanted:
         return []
