@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from exchange.routing import check_prefix
+
 __all__ = ["ExchangeSettings"]
 
 
@@ -35,6 +37,14 @@ class ExchangeSettings(BaseSettings):
         description="Kafka bootstrap servers (host:port,...). Unset: use the local broker.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    topic_prefix: str = Field(
+        default="",
+        description="Prefix of every topic name ('' or e.g. 'staging.'), to share a cluster.",
+    )
+    routing_file: Path | None = Field(
+        default=None,
+        description="TOML routing table of default recipients [$EXCHANGE_HOME/routing.toml].",
+    )
     pki_passphrase: SecretStr | None = Field(
         default=None,
         description="Passphrase that encrypts private keys at rest. Prefer pki_passphrase_file.",
@@ -57,6 +67,16 @@ class ExchangeSettings(BaseSettings):
                 "set EXCHANGE_PKI_PASSPHRASE or EXCHANGE_PKI_PASSPHRASE_FILE, not both"
             )
         return self
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _valid_prefix(cls, value: str) -> str:
+        return check_prefix(value)
+
+    @property
+    def routing_path(self) -> Path:
+        """Where the routing table is read from."""
+        return self.routing_file or self.home / "routing.toml"
 
     @field_validator("log_level")
     @classmethod
