@@ -243,8 +243,12 @@ def open_command(cli: CliContext, envelope_file: Path, agency: str, at: str | No
     trust, provider = _pki(cli, agency)
     opened = Opener(trust, recipient=provider).open(blob, now=_at(at))
     h = opened.header
-    rt = _rt_for_fingerprint(h.schema_fingerprint)
-    if rt.name != h.record_type:
-        raise IntegrityError(IntegrityReason.SCHEMA_MISMATCH)
-    record = rt.decode(opened.plaintext, writer_fingerprint=h.schema_fingerprint)
+    try:
+        rt = _rt_for_fingerprint(h.schema_fingerprint)
+        if rt.name != h.record_type:
+            raise IntegrityError(IntegrityReason.SCHEMA_MISMATCH)
+        record = rt.decode(opened.plaintext, writer_fingerprint=h.schema_fingerprint)
+    except RecordValidationError:
+        # Authentic but undecodable: the sender's fault, refused like any integrity failure.
+        raise IntegrityError(IntegrityReason.SCHEMA_MISMATCH) from None
     click.echo(rt.to_json(record))

@@ -13,8 +13,15 @@ from click.testing import CliRunner, Result
 
 from exchange.cli import cli
 from exchange.cli.envelope import envelope
-from exchange.crypto import SuiteId
-from exchange.crypto.pki import Passphrase, bootstrap_demo_pki, revoke_key
+from exchange.crypto import HandlingSummary, SuiteId, seal
+from exchange.crypto.pki import (
+    FileKeyProvider,
+    Passphrase,
+    PkiLayout,
+    TrustStore,
+    bootstrap_demo_pki,
+    revoke_key,
+)
 from exchange.records import RECORD_TYPE_NAMES, record_type
 from exchange.records.sample import generate
 
@@ -176,3 +183,21 @@ def test_auditor_verifies_without_any_passphrase(home: Path, run: Invoke, tmp_pa
     result = CliRunner().invoke(cli, ["envelope", "verify", str(out)], env=no_secret)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["verified"] is True
+
+
+def test_authentic_but_undecodable_record_is_refused(
+    run: Invoke, home: Path, tmp_path: Path
+) -> None:
+    trust = TrustStore.load(home)
+    sender = FileKeyProvider(PkiLayout(home), "MEX-FGR", Passphrase(SECRET.encode()), trust=trust)
+    handling = HandlingSummary(tlp="AMBER", releasable_to=("MEX", "USA"), originator="MEX-FGR")
+    blob = seal(b"\x01not avro", sender=sender, trust=trust, recipients=["USA-ATF"],
+                suite=SuiteId.CLASSIC, record_type="seizure",
+                schema_fingerprint=record_type("seizure").fingerprint, handling=handling,
+                topic="xchg.MEX-FGR.crossborder.seizure")  # fmt: skip
+    out = tmp_path / "env.bin"
+    out.write_bytes(blob)
+    assert run("verify", str(out)).exit_code == 0  # authentic ...
+    result = run("open", str(out), "--as", "USA-ATF")  # ... but not a seizure record
+    assert result.exit_code == 4
+    assert result.output.strip() == "Error: envelope rejected: schema_mismatch"
