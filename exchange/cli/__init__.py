@@ -88,7 +88,8 @@ def _exit_code(exc: ExchangeError) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit code. Errors become one line on stderr."""
     try:
-        cli.main(args=argv, prog_name="exchange", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of ctx.exit(code).
+        code = cli.main(args=argv, prog_name="exchange", standalone_mode=False)
     except ExchangeError as exc:
         click.echo(f"error: {exc.diagnostics()}", err=True)
         return _exit_code(exc)
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
 
 
 if __name__ == "__main__":
