@@ -63,10 +63,11 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 def _register() -> None:
     # Imported here so that `exchange --help` stays fast and each module stays independent.
-    from exchange.cli import broker, demo, pki, sample, schemas  # noqa: PLC0415
+    from exchange.cli import broker, demo, envelope, pki, sample, schemas  # noqa: PLC0415
 
     cli.add_command(broker.broker)
     cli.add_command(demo.demo)
+    cli.add_command(envelope.envelope)
     cli.add_command(pki.pki)
     cli.add_command(schemas.schemas)
     cli.add_command(sample.sample)
