@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange.errors import PolicyError
+from exchange.identifiers import is_agency_id
 
 __all__ = [
     "CAVEATS",
@@ -60,7 +61,6 @@ CAVEATS: frozenset[str] = frozenset(
     }
 )
 _ORIGINATOR_ONLY = frozenset({"ORIGINATOR_CONTROLLED", "NO_THIRD_PARTY_DISSEMINATION", "UNKNOWN"})
-_AGENCY = re.compile(r"^[A-Z]{3}(?:-[A-Z0-9]{2,16}){1,3}$")  # as exchange.routing
 _COUNTRY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -92,13 +92,13 @@ class HandlingSummary:
     def __post_init__(self) -> None:
         if self.tlp not in TLP_LEVELS:
             raise ValueError(f"got tlp {self.tlp!r}, expected one of {TLP_LEVELS}")
-        if not _AGENCY.match(self.originator):
+        if not is_agency_id(self.originator):
             raise ValueError(f"got originator {self.originator!r}, expected CCC-AGENCY")
         if any(not _COUNTRY.match(c) for c in self.releasable_to):
             raise ValueError("releasable_to must hold ISO 3166-1 alpha-3 codes")
         if _country(self.originator) not in self.releasable_to:
             raise ValueError("releasable_to must include the originator's country")
-        if any(not _AGENCY.match(a) for a in self.releasable_to_agencies or ()):
+        if any(not is_agency_id(a) for a in self.releasable_to_agencies or ()):
             raise ValueError("releasable_to_agencies must hold agency ids")
         if not set(self.caveats) <= CAVEATS:
             raise ValueError(f"got caveats {self.caveats!r}, expected members of {sorted(CAVEATS)}")

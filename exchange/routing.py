@@ -30,6 +30,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from exchange.errors import ConfigurationError
+from exchange.identifiers import AGENCY_ID_PATTERN
 
 __all__ = [
     "EXCHANGE_TOPIC_REGEX",
@@ -44,7 +45,7 @@ __all__ = [
     "reach_for",
 ]
 
-_AGENCY = r"[A-Z]{3}(?:-[A-Z0-9]{2,16}){1,3}"
+_AGENCY = AGENCY_ID_PATTERN
 _TYPE = r"[a-z]+(?:-[a-z]+)*"
 _TOPIC = re.compile(rf"^xchg\.({_AGENCY})\.(domestic|crossborder)\.({_TYPE})$")
 _PREFIX = re.compile(r"^(?:[a-z0-9][a-z0-9_-]{0,40}\.)?$")

@@ -8,7 +8,6 @@ model <-> schema agreement test can see which Python field stands for which Avro
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer
 from pydantic import StringConstraints as _Str
+
+from exchange.identifiers import agency_country, is_agency_id
 
 __all__ = [
     "ISO_ALPHA3",
@@ -57,10 +58,6 @@ ISO_ALPHA3: frozenset[str] = frozenset(
     """.split()  # noqa: SIM905 - a 249-item list literal would hide the table's shape
 )
 
-# <ISO alpha-3>-<AGENCY>[-<SUB>[-<SUB>]]: MEX-FGR, USA-ATF, MEX-FGJ-CHIH. Upper case only, so
-# one agency has exactly one spelling and ids can be compared byte for byte in policy code.
-_AGENCY_ID = re.compile(r"\A([A-Z]{3})-([A-Z][A-Z0-9]{1,15})(?:-[A-Z0-9]{1,15}){0,2}\Z")
-
 
 def _check_country(value: str) -> str:
     if value not in ISO_ALPHA3:
@@ -69,24 +66,11 @@ def _check_country(value: str) -> str:
 
 
 def _check_agency_id(value: str) -> str:
-    match = _AGENCY_ID.match(value)
-    if match is None or match.group(1) not in ISO_ALPHA3:
+    if not is_agency_id(value) or agency_country(value) not in ISO_ALPHA3:
         raise ValueError(
             f"got {value!r}, expected <ISO alpha-3>-<AGENCY> such as MEX-FGR or USA-ATF"
         )
     return value
-
-
-def agency_country(agency_id: str) -> str:
-    """Return the ISO alpha-3 country prefix of a (validated) agency id.
-
-    Args:
-        agency_id: an agency id such as ``"MEX-FGR"``.
-
-    Returns:
-        The country code, e.g. ``"MEX"``.
-    """
-    return agency_id.split("-", 1)[0]
 
 
 def _uuid_to_str(value: Any) -> Any:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from exchange.crypto.keys import SuiteId
+from exchange.identifiers import AGENCY_ID_PATTERN
 
 __all__ = [
     "AGENCY_ID_RE",
@@ -39,8 +40,9 @@ __all__ = [
 
 #: ISO 3166 alpha-3 codes of the countries this exchange serves.
 COUNTRY_RE: Final = re.compile(r"\A(MEX|USA)\Z")
-#: ``<CTY>-<AGENCY>``; also keeps ids safe as path components.
-AGENCY_ID_RE: Final = re.compile(r"\A(MEX|USA)-[A-Z0-9]{2,16}\Z")
+#: An agency of a country this exchange serves (``exchange.identifiers`` syntax); the
+#: syntax also keeps ids safe as path components.
+AGENCY_ID_RE: Final = re.compile(rf"\A(?=MEX-|USA-){AGENCY_ID_PATTERN}\Z")
 #: 32 lowercase hex digits (see docs/pki.md "Key ids").
 KEY_ID_RE: Final = re.compile(r"\A[0-9a-f]{32}\Z")
 
