@@ -1,44 +1,31 @@
-"""``exchange demo``: the main job, end to end on a local Kafka broker.
+"""``exchange demo``: the main job, end to end on a real Kafka broker.
 
 Brings up (or reuses) the local single-node broker unless ``EXCHANGE_BOOTSTRAP`` names a
-cluster, generates a seeded corpus of all five record families from both countries,
-publishes it, reads it back, checks each record equals what was sent, and prints a table.
+cluster, then runs :func:`exchange.demo.run_demo`: both countries' PKI, agencies publishing
+signed and encrypted records of every family in both directions, every agency consuming its
+feed into its own sink, and a per-agency table of what happened.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
-from collections import Counter
-from dataclasses import dataclass
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from exchange.cli._context import CliContext, pass_cli
-from exchange.consumers.unsealed import UnsealedAvroConsumer
+from exchange.cli.pki import passphrase_from_settings
+from exchange.crypto.pki import Passphrase
+from exchange.demo import DemoReport, run_demo
 from exchange.errors import ExchangeError
-from exchange.producers.unsealed import UnsealedAvroProducer
-from exchange.records import RECORD_TYPE_NAMES, ExchangeRecord, record_type
-from exchange.records.sample import generate_corpus
-from exchange.topics import TopicSpec, ensure_topics
 
 __all__ = ["demo"]
 
 
-class DemoMismatchError(ExchangeError):
-    """What came back from the broker is not what was sent."""
-
-
-@dataclass
-class FamilyTally:
-    sent: int = 0
-    received: int = 0
-    matching: int = 0
-    bytes: int = 0
-    mex: int = 0
-    usa: int = 0
+class DemoIncompleteError(ExchangeError):
+    """Some addressed record was not delivered, or something was quarantined."""
 
 
 def _bootstrap(cli: CliContext, err: Console) -> str:
@@ -49,93 +36,105 @@ def _bootstrap(cli: CliContext, err: Console) -> str:
     with err.status("starting the local Kafka broker") as status:
         info = ensure_cluster(cli.settings.home, nodes=1, progress=status.update)
     how = "reused" if info.reused else f"started in {info.elapsed_s:.1f} s"
-    err.print(f"broker {info.bootstrap} ({how}), data under {cli.settings.home}")
+    err.print(f"Kafka {info.bootstrap} ({how}), state under {cli.settings.home}")
     return info.bootstrap
 
 
+def _passphrase(cli: CliContext, err: Console) -> Passphrase:
+    """The operator's passphrase if configured; else the demo's own, kept in a 0600 file."""
+    settings = cli.settings
+    if settings.pki_passphrase is not None or settings.pki_passphrase_file is not None:
+        return passphrase_from_settings(settings)
+    path = settings.home / "demo" / "passphrase"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+        err.print(f"demo key-store passphrase generated in {path} (mode 0600)")
+    return passphrase_from_settings(settings.model_copy(update={"pki_passphrase_file": path}))
+
+
 @click.command()
-@click.option("--seed", type=int, default=2026, show_default=True, help="Sample data seed.")
+@click.option("--seed", type=int, default=None, help="Sample data seed [default: random].")
 @click.option(
     "--cases",
     type=click.IntRange(1, 1000),
     default=4,
     show_default=True,
-    help="Cases to generate (each yields records of every family).",
+    help="Cases to generate; each yields records of every family.",
 )
 @pass_cli
-def demo(cli: CliContext, seed: int, cases: int) -> None:
-    """Run records of every family from both countries through a real Kafka broker."""
+def demo(cli: CliContext, seed: int | None, cases: int) -> None:
+    """Two countries' agencies exchanging signed, encrypted records over real Kafka."""
     err = Console(stderr=True)
     bootstrap = _bootstrap(cli, err)
-    run = uuid.uuid4().hex[:8]
-    topics = {name: f"demo.{run}.{name}" for name in RECORD_TYPE_NAMES}
-    ensure_topics(bootstrap, [TopicSpec(t, partitions=3) for t in topics.values()])
-
-    corpus = generate_corpus(seed, cases=cases)
-    tallies = {name: FamilyTally() for name in RECORD_TYPE_NAMES}
-    sent: dict[str, ExchangeRecord] = {}
+    passphrase = _passphrase(cli, err)
+    seed = secrets.randbelow(1 << 31) if seed is None else seed
     began = time.monotonic()
-    with UnsealedAvroProducer(bootstrap=bootstrap, client_id=f"demo-{run}") as producer:
-        for name in RECORD_TYPE_NAMES:
-            rtype = record_type(name)
-            for record in corpus.of_type(name):
-                tally = tallies[name]
-                tally.bytes += producer.publish(
-                    rtype, record, topic=topics[name], key=record.meta.record_id.encode()
-                )
-                tally.sent += 1
-                country = record.handling.originator.country
-                tally.mex += country == "MEX"
-                tally.usa += country == "USA"
-                sent[record.meta.record_id] = record
-    total = len(sent)
-    with UnsealedAvroConsumer(
-        bootstrap=bootstrap,
-        group_id=f"demo-{run}",
-        client_id=f"demo-{run}",
-        topics=list(topics.values()),
-    ) as consumer:
-        for item in consumer.records(idle_timeout=15.0, limit=total):
-            tally = tallies[item.record_type.name]
-            tally.received += 1
-            tally.matching += sent.get(item.record.meta.record_id) == item.record
-            consumer.commit(item)
-    elapsed = time.monotonic() - began
-    _print_table(tallies, run, elapsed)
-    _check(tallies)
-
-
-def _print_table(tallies: dict[str, FamilyTally], run: str, elapsed: float) -> None:
-    table = Table(title=f"records through Kafka (topics demo.{run}.*)")
-    for column in ("family", "from MEX", "from USA", "sent", "received", "identical", "avg B"):
-        table.add_column(column, justify="left" if column == "family" else "right")
-    totals: Counter[str] = Counter()
-    for name, t in tallies.items():
-        table.add_row(
-            name,
-            str(t.mex),
-            str(t.usa),
-            str(t.sent),
-            str(t.received),
-            str(t.matching),
-            str(t.bytes // max(t.sent, 1)),
+    with err.status("starting") as status:
+        report = run_demo(
+            bootstrap=bootstrap,
+            home=cli.settings.home,
+            passphrase=passphrase,
+            routing_path=cli.settings.routing_path,
+            seed=seed,
+            cases=cases,
+            topic_prefix=cli.settings.topic_prefix,
+            progress=status.update,
         )
-        totals.update(sent=t.sent, received=t.received, matching=t.matching)
-    Console().print(table)
-    Console().print(
-        f"{totals['received']}/{totals['sent']} records back in {elapsed:.1f} s, "
-        f"{totals['matching']} identical to what was sent."
-    )
-    Console().print(
-        "Next: `exchange sample --type seizure --count 2` shows records as JSON; "
-        "`exchange broker status` shows the broker; `make broker-down` stops it."
-    )
+    _print(report, seed, time.monotonic() - began, cli)
+    if not report.complete:
+        raise DemoIncompleteError(
+            "not every addressed record was delivered cleanly; "
+            "see `exchange quarantine list --as AGENCY` and `exchange broker logs`"
+        )
 
 
-def _check(tallies: dict[str, FamilyTally]) -> None:
-    for name, t in tallies.items():
-        if not t.sent == t.received == t.matching:
-            raise DemoMismatchError(
-                f"{name}: sent {t.sent}, received {t.received}, identical {t.matching}; "
-                "see `exchange broker logs`"
-            )
+def _flows_table(report: DemoReport) -> Table:
+    directions = sorted({(a, b) for _, a, b in report.flows})
+    table = Table(title="deliveries by record family and direction")
+    table.add_column("family")
+    for a, b in directions:
+        table.add_column(f"{a}->{b}", justify="right")
+    for family in sorted({f for f, _, _ in report.flows}):
+        table.add_row(family, *(str(report.flows.get((family, a, b), 0)) for a, b in directions))
+    return table
+
+
+def _print(report: DemoReport, seed: int, elapsed: float, cli: CliContext) -> None:
+    out = Console()
+    table = Table(title=f"binational exchange, seed {seed}")
+    columns = ("agency", "suite", "sent", "to it", "delivered", "unread", "quarantined")
+    for column in columns:
+        table.add_column(column, justify="left" if column in {"agency", "suite"} else "right")
+    for t in sorted(report.tallies.values(), key=lambda t: (t.country, t.agency)):
+        if not (t.sent or t.addressed):
+            continue
+        table.add_row(
+            t.agency,
+            t.suite.value if t.suite and t.sent else "",
+            str(t.sent),
+            str(t.addressed),
+            str(t.delivered),
+            str(t.not_addressed),
+            str(t.quarantined),
+        )
+    out.print(table)
+    out.print(_flows_table(report))
+    delivered = sum(t.delivered for t in report.tallies.values())
+    addressed = sum(t.addressed for t in report.tallies.values())
+    out.print(
+        f"{report.records} records sealed and published in {report.publish_seconds:.1f} s; "
+        f"{delivered}/{addressed} deliveries verified, decrypted and stored in "
+        f"{report.consume_seconds:.1f} s ({elapsed:.1f} s in all)."
+    )
+    out.print(
+        "'to it': envelopes addressed to the agency; 'unread': envelopes on topics it reads "
+        "that were addressed to others: checked, never decrypted."
+    )
+    home = cli.settings.home
+    out.print(
+        f"Look next: the agencies' SQLite sinks in {home / 'sinks'}; `exchange pki list` "
+        "(keys of both countries); `exchange quarantine list --as USA-ATF`; "
+        "`exchange broker status`; `make broker-down` stops the broker."
+    )

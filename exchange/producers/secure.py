@@ -222,7 +222,7 @@ class SecureProducer:
             BrokerError: the producer failed.
         """
         self._lifecycle.check_open()
-        rtype = self._record_type(record)
+        rtype = self.record_type_of(record)
         retain_until = record.handling.retention.retain_until
         if retain_until is not None and retain_until < self._clock().date():
             raise PolicyError(
@@ -301,7 +301,12 @@ class SecureProducer:
             self._lifecycle.close()
             self._producer.flush(10)
 
-    def _record_type(self, record: ExchangeRecord) -> RecordType:
+    def record_type_of(self, record: ExchangeRecord) -> RecordType:
+        """The record type a model instance is published as.
+
+        Raises:
+            TypeError: ``record`` is not one of the record models.
+        """
         rtype = self._types.get(type(record))
         if rtype is None:
             raise TypeError(f"got {type(record).__name__}, expected one of the record models")

@@ -1,9 +1,11 @@
-"""Avro records of every family through a real broker, and the demo end to end."""
+"""Avro records of every family through a real broker, and the secure demo end to end."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +15,7 @@ from exchange.consumers.unsealed import UnsealedAvroConsumer
 from exchange.producers.unsealed import UnsealedAvroProducer
 from exchange.records import RECORD_TYPE_NAMES, record_type
 from exchange.records.sample import generate_corpus
+from exchange.sinks import open_sink
 
 
 @pytest.mark.parametrize("family", RECORD_TYPE_NAMES)
@@ -42,14 +45,29 @@ def test_every_family_round_trips_through_kafka(
     assert received == {r.meta.record_id: r for r in records}
 
 
-def test_demo_runs_records_of_every_family_through_the_broker(
-    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+def test_demo_exchanges_every_family_both_ways_and_delivers_everything(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("EXCHANGE_BOOTSTRAP", kafka_bootstrap)
-    result = CliRunner().invoke(cli, ["demo", "--cases", "2", "--seed", "5"])
+    monkeypatch.setenv("EXCHANGE_HOME", str(tmp_path))
+    monkeypatch.setenv("EXCHANGE_TOPIC_PREFIX", f"demo-{uuid.uuid4().hex[:8]}.")
+    result = CliRunner().invoke(cli, ["demo", "--cases", "3", "--seed", "5"])
     assert result.exit_code == 0, result.output
+    match = re.search(r"(\d+)/(\d+) deliveries verified", result.output)
+    assert match is not None, result.output
+    assert match.group(1) == match.group(2)
+    assert int(match.group(1)) > 0
+    for direction in ("MEX->USA", "USA->MEX"):
+        assert direction in result.output
     for family in RECORD_TYPE_NAMES:
         assert family in result.output
-    corpus_size = len(generate_corpus(seed=5, cases=2).records())
-    assert f"{corpus_size}/{corpus_size} records back" in result.output
-    assert f"{corpus_size} identical" in result.output
+    # Every agency's sink holds exactly what was addressed to it, once.
+    sinks = sorted((tmp_path / "sinks").glob("*.db"))
+    assert sinks
+    total = 0
+    for path in sinks:
+        with open_sink(f"sqlite:{path}") as sink:
+            records = list(sink.records())
+        assert len({r.message_id for r in records}) == len(records)
+        total += len(records)
+    assert total == int(match.group(1))
