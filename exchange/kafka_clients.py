@@ -18,13 +18,16 @@ from exchange.errors import BrokerError, ConfigurationError
 __all__ = [
     "HEADER_RECORD_TYPE",
     "HEADER_SCHEMA_FINGERPRINT",
+    "HEADER_SENDER",
     "broker_error",
     "consumer_config",
     "producer_config",
 ]
 
-#: Kafka header naming the record type. A routing hint only: consumers trust the value.
+#: Kafka header naming the record type. A routing hint only: consumers trust the signed value.
 HEADER_RECORD_TYPE = "exchange-record-type"
+#: Kafka header naming the signing agency. A routing hint only: the signed header decides.
+HEADER_SENDER = "exchange-sender"
 #: Kafka header carrying the writer schema's SHA-256 fingerprint (32 raw bytes).
 HEADER_SCHEMA_FINGERPRINT = "exchange-schema-fp"
 
