@@ -6,26 +6,20 @@ fails rather than skips.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from postgres import scratch_database
 
+from exchange.errors import ConfigurationError
+from exchange.sinks import SinkError, open_sink
+from exchange.sinks._postgres import PostgresSink
+
 # The contract body lives beside the SQLite and JSON-lines tests: one body, three backends.
-_CONTRACT_DIR = Path(__file__).resolve().parents[1] / "unit" / "sinks"
-if str(_CONTRACT_DIR) not in sys.path:
-    sys.path.insert(0, str(_CONTRACT_DIR))
-
-from sink_contract import SinkContract, SinkCrashContract  # noqa: E402  # needs the path above
-from sink_data import make_record  # noqa: E402
-
-from exchange.errors import ConfigurationError  # noqa: E402
-from exchange.sinks import SinkError, open_sink  # noqa: E402
-from exchange.sinks._postgres import PostgresSink  # noqa: E402
+from tests.unit.sinks.sink_contract import SinkContract, SinkCrashContract
+from tests.unit.sinks.sink_data import make_record
 
 
 @pytest.fixture

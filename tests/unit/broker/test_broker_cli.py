@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from broker_fakes import install_fake_java
 
 from exchange.broker import find_free_base_port
+from tests.unit.broker.broker_fakes import install_fake_java
 
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2

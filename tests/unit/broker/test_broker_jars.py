@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from broker_fakes import install_script
 
 from exchange.broker.jars import MANIFEST_NAME, find_pom, resolve_runtime, runtime_key
 from exchange.errors import BrokerError, ToolMissingError
+from tests.unit.broker.broker_fakes import install_script
 
 # Copies two "jars" into -DoutputDirectory and counts its runs, like copy-dependencies.
 _FAKE_MVN = """

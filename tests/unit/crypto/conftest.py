@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from envelope_world import Mode, World
 
 from exchange.crypto import SuiteId
+from tests.unit.crypto.envelope_world import Mode, World
 
 
 @pytest.fixture(scope="session")

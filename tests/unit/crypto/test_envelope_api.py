@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from envelope_world import NOW, PLAINTEXT, World, message
 
 import exchange.crypto
 from exchange.crypto import Opener, SuiteId, open, seal
 from exchange.crypto.dek import DekEpoch, EpochPolicy
 from exchange.errors import IntegrityError
+from tests.unit.crypto.envelope_world import NOW, PLAINTEXT, World, message
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -8,7 +8,15 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from envelope_world import (
+
+from exchange.crypto import Opener, SuiteId, open, seal, verify
+from exchange.crypto.dek import DekEpoch, EpochPolicy
+from exchange.crypto.envelope import aad, commitment, decode_envelope, encode_envelope
+from exchange.crypto.header import KeyRef, encode_header
+from exchange.crypto.testing import InMemoryAgency, InMemoryTrust
+from exchange.errors import IntegrityError, IntegrityReason
+from exchange.policy import HandlingSummary
+from tests.unit.crypto.envelope_world import (
     NOW,
     PLAINTEXT,
     Mode,
@@ -18,14 +26,6 @@ from envelope_world import (
     resign,
     with_header,
 )
-
-from exchange.crypto import Opener, SuiteId, open, seal, verify
-from exchange.crypto.dek import DekEpoch, EpochPolicy
-from exchange.crypto.envelope import aad, commitment, decode_envelope, encode_envelope
-from exchange.crypto.header import KeyRef, encode_header
-from exchange.crypto.testing import InMemoryAgency, InMemoryTrust
-from exchange.errors import IntegrityError, IntegrityReason
-from exchange.policy import HandlingSummary
 
 R = IntegrityReason
 

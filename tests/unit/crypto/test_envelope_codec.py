@@ -13,7 +13,6 @@ from typing import Any
 
 import fastavro
 import pytest
-from envelope_world import NOW, World, parts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from exchange.crypto._avro import AvroFormatError, Reader, Writer
 from exchange.crypto.envelope import MAX_ENVELOPE, decode_envelope, encode_envelope
 from exchange.crypto.header import ProducerRef, decode_header, encode_header
 from exchange.errors import IntegrityError
+from tests.unit.crypto.envelope_world import NOW, World, parts
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas" / "avro" / "envelope"
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

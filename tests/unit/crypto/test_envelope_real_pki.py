@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from envelope_world import message
 
 from exchange.crypto import BatchSealer, Opener, SuiteId, open, seal, verify
 from exchange.crypto.keys import KeyProvider, TrustResolver
@@ -25,6 +24,7 @@ from exchange.errors import IntegrityError, IntegrityReason
 from exchange.policy import summary_from_handling
 from exchange.records import RECORD_TYPE_NAMES, record_type, record_type_for_fingerprint
 from exchange.records.sample import generate
+from tests.unit.crypto.envelope_world import message
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 PASS = Passphrase(b"correct horse battery staple")

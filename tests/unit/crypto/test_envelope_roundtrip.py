@@ -5,13 +5,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from envelope_world import FINGERPRINT, HANDLING, NOW, PLAINTEXT, TOPIC, Mode, World, message, parts
 
 from exchange.crypto import AgencyKey, BatchSealer, EpochPolicy, Opener, SuiteId, open, seal, verify
 from exchange.crypto.envelope import commitment
 from exchange.crypto.header import KeyRef
 from exchange.crypto.testing import InMemoryAgency, InMemoryTrust
 from exchange.errors import ConfigurationError
+from tests.unit.crypto.envelope_world import (
+    FINGERPRINT,
+    HANDLING,
+    NOW,
+    PLAINTEXT,
+    TOPIC,
+    Mode,
+    World,
+    message,
+    parts,
+)
 
 
 def test_sealed_envelope_opens_for_every_recipient(world: World, envelope: bytes) -> None:

@@ -1,6 +1,6 @@
 """Child process for the crash tests: a consumer loop that writes a stream into a sink.
 
-    python crash_child.py URL COUNT BATCH KILL_AT
+    python -m tests.unit.sinks.crash_child URL COUNT BATCH KILL_AT   (from the repository root)
 
 It resumes like a real consumer (from the sink's stored offsets), writes ``make_stream(COUNT)``
 in batches of BATCH and prints ``committed N`` after each write. With KILL_AT >= 0 the
@@ -15,10 +15,9 @@ import os
 import signal
 import sys
 
-from sink_data import make_stream
-
 from exchange.sinks import JsonlSink, Sink, SqliteSink
 from exchange.sinks._base import BeforeCommitHook
+from tests.unit.sinks.sink_data import make_stream
 
 GROUP = "crash-test"
 

@@ -15,14 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from crash_child import GROUP
-from sink_data import TOPIC, make_record, make_stream
 
 from exchange.sinks import WINDOW_SIZE, DeliveredRecord, ReplayVerdict, WriteResult, open_sink
+from tests.unit.sinks.crash_child import GROUP
+from tests.unit.sinks.sink_data import TOPIC, make_record, make_stream
 
-__all__ = ["CHILD", "GROUP", "SinkContract", "SinkCrashContract", "next_offsets", "run_child"]
+__all__ = ["CHILD_CMD", "GROUP", "SinkContract", "SinkCrashContract", "next_offsets", "run_child"]
 
-CHILD = Path(__file__).with_name("crash_child.py")
+#: Run the child as a module from the repository root, so its ``tests.`` imports resolve.
+CHILD_CMD = [sys.executable, "-m", "tests.unit.sinks.crash_child"]
+_REPO = Path(__file__).resolve().parents[3]
 FRESH, DUPLICATE = ReplayVerdict.FRESH, ReplayVerdict.DUPLICATE
 REPLAY, ROLLBACK = ReplayVerdict.REPLAY, ReplayVerdict.ROLLBACK
 
@@ -43,7 +45,8 @@ def ids(items: Sequence[DeliveredRecord]) -> list[str]:
 def run_child(url: str, count: int, batch: int, kill_at: int) -> subprocess.CompletedProcess[str]:
     """Run crash_child.py to completion (or to its own SIGKILL)."""
     return subprocess.run(
-        [sys.executable, str(CHILD), url, str(count), str(batch), str(kill_at)],
+        [*CHILD_CMD, url, str(count), str(batch), str(kill_at)],
+        cwd=_REPO,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -270,7 +273,8 @@ class SinkCrashContract:
         count, batch = 2800, 7
         stream = make_stream(count)
         child = subprocess.Popen(
-            [sys.executable, str(CHILD), sink_url, str(count), str(batch), "-1"],
+            [*CHILD_CMD, sink_url, str(count), str(batch), "-1"],
+            cwd=_REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sink_data import make_record
 
 import exchange.sinks
 from exchange.errors import ConfigurationError, InfrastructureError
@@ -24,6 +23,7 @@ from exchange.sinks import (
     redact_dsn,
 )
 from exchange.sinks._postgres import PostgresSink
+from tests.unit.sinks.sink_data import make_record
 
 
 def test_public_names_are_pinned() -> None:

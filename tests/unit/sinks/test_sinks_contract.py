@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sink_contract import SinkContract, SinkCrashContract
+
+from tests.unit.sinks.sink_contract import SinkContract, SinkCrashContract
 
 
 @pytest.fixture

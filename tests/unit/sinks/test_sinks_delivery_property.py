@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sink_data import make_stream
 
 from exchange.sinks import open_sink
+from tests.unit.sinks.sink_data import make_stream
 
 STREAM = make_stream(40, producers=3, partitions=3)
 

@@ -6,10 +6,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from sink_contract import run_child
-from sink_data import make_stream
 
 from exchange.sinks import JsonlSink, SinkError
+from tests.unit.sinks.sink_contract import run_child
+from tests.unit.sinks.sink_data import make_stream
 
 
 def test_each_batch_is_one_segment_and_a_no_op_batch_writes_none(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _pki_world import AGENCIES, NOW, SECRET, Pki
 
 from exchange.crypto.pki import Passphrase, bootstrap_demo_pki
+from tests.unit.crypto.pki._pki_world import AGENCIES, NOW, SECRET, Pki
 
 
 @pytest.fixture(scope="session")

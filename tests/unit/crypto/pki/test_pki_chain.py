@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from _pki_forge import name, reissue
-from _pki_world import NOW, Pki
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -18,6 +16,8 @@ from exchange.crypto.pki.ca import create_root, generate_root_key
 from exchange.crypto.pki.certificates import OID_AGENCY_KEY_BINDING, OID_PUBLISHING_RIGHTS
 from exchange.crypto.pki.keystore import as_signing_key, unlock
 from exchange.errors import IntegrityError, IntegrityReason, PolicyError
+from tests.unit.crypto.pki._pki_forge import name, reissue
+from tests.unit.crypto.pki._pki_world import NOW, Pki
 
 SUITES = pytest.mark.parametrize("suite", list(SuiteId), ids=lambda s: s.value)
 

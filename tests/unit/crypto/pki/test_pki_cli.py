@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 import pytest
-from _pki_world import SECRET
 from click.testing import CliRunner, Result
 
 from exchange.cli._context import CliContext
 from exchange.cli.pki import pki
 from exchange.errors import ConfigurationError, ExchangeError
 from exchange.settings import ExchangeSettings
+from tests.unit.crypto.pki._pki_world import SECRET
 
 
 @click.group()

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from _pki_world import NOW, SECRET, Pki
 
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.pki import (
@@ -19,6 +18,7 @@ from exchange.crypto.pki import (
 )
 from exchange.crypto.pki.keystore import DEFAULT_SCRYPT_LOG2_N
 from exchange.crypto.pki.passphrase import Passphrase
+from tests.unit.crypto.pki._pki_world import NOW, SECRET, Pki
 
 
 def test_history_records_every_change_without_secrets(pki: Pki) -> None:

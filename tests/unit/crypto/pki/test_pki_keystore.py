@@ -8,12 +8,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from _pki_world import NOW, SECRET, Pki
 
 from exchange.crypto.keys import KeyProvider, SuiteId
 from exchange.crypto.pki import FileKeyProvider, Passphrase, bootstrap_demo_pki, hpke_suite
 from exchange.crypto.pki.keystore import unlock
 from exchange.errors import ConfigurationError, IntegrityError, IntegrityReason
+from tests.unit.crypto.pki._pki_world import NOW, SECRET, Pki
 
 WRONG = b"tr0ub4dor&3-wrong-passphrase"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from _pki_world import NOW, Pki
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -14,6 +13,7 @@ from exchange.crypto.pki import TrustStore, revoke_key
 from exchange.crypto.pki.keystore import as_signing_key, unlock
 from exchange.crypto.pki.revocation import Revocation, build_crl
 from exchange.errors import ConfigurationError, IntegrityError, IntegrityReason, PolicyError
+from tests.unit.crypto.pki._pki_world import NOW, Pki
 
 HOUR = dt.timedelta(hours=1)
 SECOND = dt.timedelta(seconds=1)

@@ -6,11 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from _pki_world import NOW, Pki
 
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.pki import enroll_agency, init_country, rotate_agency, verify_signatures
 from exchange.errors import ConfigurationError, IntegrityError, IntegrityReason
+from tests.unit.crypto.pki._pki_world import NOW, Pki
 
 DAY = dt.timedelta(days=1)
 

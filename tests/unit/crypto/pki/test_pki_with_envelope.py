@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _pki_world import NOW, Pki
 
 from exchange.crypto import SuiteId, open, seal, verify
 from exchange.crypto.pki import TrustStore, enroll_agency, revoke_key, rotate_agency
 from exchange.errors import IntegrityError, IntegrityReason, PolicyError
 from exchange.policy import HandlingSummary
+from tests.unit.crypto.pki._pki_world import NOW, Pki
 
 HANDLING = HandlingSummary(tlp="AMBER", releasable_to=("MEX", "USA"), originator="MEX-FGR")
 TOPIC = "xchg.MEX-FGR.crossborder.seizure"
