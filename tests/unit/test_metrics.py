@@ -17,7 +17,7 @@ def test_metrics_are_served_on_loopback() -> None:
     metrics.quarantined.labels(recipient="USA-ATF", reason="bad_signature").inc(2)
     port = _free_port()
     serve_metrics(port, metrics=metrics)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         body = response.read().decode()
     assert (
         'exchange_quarantined_messages_total{reason="bad_signature",recipient="USA-ATF"} 2.0'
