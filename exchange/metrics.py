@@ -8,7 +8,11 @@ unbounded values, which would grow the registry without limit.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from exchange.crypto.keys import AgencyKey
 
 __all__ = ["DEFAULT_METRICS", "ExchangeMetrics", "serve_metrics"]
 
@@ -80,6 +84,11 @@ class ExchangeMetrics:
             ["agency", "suite"],
             registry=r,
         )
+
+    def observe_key(self, key: AgencyKey, *, now: datetime) -> None:
+        """Set the age of the key generation ``key`` is (rotation is due when it grows old)."""
+        age = (now - key.not_before).total_seconds()
+        self.key_age.labels(agency=key.agency_id, suite=key.suite.value).set(max(age, 0.0))
 
 
 #: Metrics of this process, served by :func:`serve_metrics`.

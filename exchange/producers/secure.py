@@ -165,6 +165,7 @@ class SecureProducer:
         self._metrics = metrics
         self._types = {rt.model: rt for rt in record_types()}
         self._lifecycle = Lifecycle("SecureProducer")
+        self._observe_key()
 
     @property
     def agency_id(self) -> str:
@@ -263,6 +264,10 @@ class SecureProducer:
             self._produce_sealed()
         self._producer.poll(timeout)
 
+    def _observe_key(self) -> None:
+        now = self._clock()
+        self._metrics.observe_key(self._sender.current_key(self._suite, at=now), now=now)
+
     def flush(self, timeout: float = 120.0) -> PublishSummary:
         """Sign the open batch, produce it, and wait for every delivery report.
 
@@ -271,6 +276,7 @@ class SecureProducer:
         """
         self._sealer.flush()
         self._produce_sealed()
+        self._observe_key()
         remaining = self._producer.flush(timeout)
         if remaining:
             raise BrokerError(f"{remaining} envelope(s) still undelivered after {timeout:.0f} s")

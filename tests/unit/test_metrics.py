@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime, timedelta
 import urllib.request
 
+from exchange.crypto.keys import SuiteId
+from exchange.crypto.testing import InMemoryAgency
 from exchange.metrics import ExchangeMetrics, serve_metrics
 
 
@@ -42,3 +45,14 @@ def test_separate_registries_do_not_share_counts() -> None:
         )
         is None
     )
+
+
+def test_key_age_is_seconds_since_the_generation_began() -> None:
+    began = datetime(2026, 1, 1, tzinfo=UTC)
+    key = InMemoryAgency("USA-ATF").add_generation(SuiteId.CLASSIC, not_before=began)
+    metrics = ExchangeMetrics()
+    metrics.observe_key(key, now=began + timedelta(hours=2))
+    age = metrics.registry.get_sample_value(
+        "exchange_key_age_seconds", {"agency": "USA-ATF", "suite": "classic"}
+    )
+    assert age == 7200.0
