@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime, timedelta
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.testing import InMemoryAgency
