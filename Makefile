@@ -33,7 +33,7 @@ integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
 bench: $(STAMP)
-	$(BIN)/exchange bench
+	$(BIN)/python bench/bench_crypto.py
 
 broker-down: $(STAMP)
 	$(BIN)/exchange broker down
