@@ -208,6 +208,12 @@ class SecureConsumer:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
+                if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    # The pattern subscription matches no topic yet (nobody has published):
+                    # nothing to read, not a failure. Topics that appear later are picked up
+                    # at the next metadata refresh.
+                    logger.debug("no exchange topic yet: %s", error.str())
+                    continue
                 raise broker_error("consume", KafkaException(error))
             batch.append((msg, self._examine(msg)))
         if batch:
