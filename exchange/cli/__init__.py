@@ -63,7 +63,17 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 def _register() -> None:
     # Imported here so that `exchange --help` stays fast and each module stays independent.
-    from exchange.cli import broker, demo, envelope, pki, sample, schemas  # noqa: PLC0415
+    from exchange.cli import (  # noqa: PLC0415
+        broker,
+        consume,
+        demo,
+        envelope,
+        pki,
+        publish,
+        quarantine,
+        sample,
+        schemas,
+    )
 
     cli.add_command(broker.broker)
     cli.add_command(demo.demo)
@@ -71,6 +81,9 @@ def _register() -> None:
     cli.add_command(pki.pki)
     cli.add_command(schemas.schemas)
     cli.add_command(sample.sample)
+    cli.add_command(publish.publish)
+    cli.add_command(consume.consume)
+    cli.add_command(quarantine.quarantine)
 
 
 _register()

@@ -1,0 +1,112 @@
+"""What ``--as AGENCY`` commands share: the cluster, the trust store, the agency's keys.
+
+Unstable helpers of the ``publish``, ``consume`` and ``quarantine`` commands. Cheap checks
+come first so an operator's mistake is reported before a passphrase is stretched or a broker
+is contacted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from exchange.cli.pki import passphrase_from_settings
+from exchange.crypto.pki import FileKeyProvider, PkiLayout, TrustStore
+from exchange.errors import ConfigurationError
+from exchange.routing import RoutingTable
+from exchange.settings import ExchangeSettings
+
+__all__ = ["AGENCY_OPTION", "Agency", "load_agency", "load_routing", "resolve_bootstrap"]
+
+# Same shape as exchange.routing's agency ids; checked here so a typo fails before any I/O.
+_AGENCY_ID = re.compile(r"^[A-Z]{3}(?:-[A-Z0-9]{2,16}){1,3}$")
+
+
+def _agency_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not _AGENCY_ID.match(value):
+        raise click.BadParameter(f"got {value!r}, expected an agency id such as MEX-FGR")
+    return value
+
+
+#: ``--as AGENCY``: whose keys, trust and quarantine a command uses.
+AGENCY_OPTION = click.option(
+    "--as",
+    "agency",
+    required=True,
+    metavar="AGENCY",
+    callback=_agency_id,
+    help="Act as this enrolled agency (e.g. MEX-FGR); its keys come from $EXCHANGE_HOME/pki.",
+)
+
+
+def resolve_bootstrap(settings: ExchangeSettings) -> str:
+    """``EXCHANGE_BOOTSTRAP``, else the local broker under ``$EXCHANGE_HOME`` if it is up.
+
+    Never starts a broker: publishing or consuming against a cluster that appeared by
+    accident would put envelopes where nobody looks.
+
+    Raises:
+        ConfigurationError: neither is available.
+    """
+    if settings.bootstrap:
+        return settings.bootstrap
+    # Tooling import, only on this path: library code never depends on the broker runtime.
+    from exchange.broker import cluster_status  # noqa: PLC0415
+
+    status = cluster_status(settings.home)
+    if status.up and status.bootstrap:
+        return status.bootstrap
+    raise ConfigurationError("no Kafka cluster: set EXCHANGE_BOOTSTRAP or run `exchange broker up`")
+
+
+@dataclass(frozen=True)
+class Agency:
+    """One agency's view of the exchange: its trust store and its private keys."""
+
+    agency_id: str
+    trust: TrustStore
+    keys: FileKeyProvider
+
+
+def load_agency(settings: ExchangeSettings, agency_id: str) -> Agency:
+    """Trust store and key provider of ``agency_id`` from ``$EXCHANGE_HOME/pki``.
+
+    Raises:
+        ConfigurationError: no trust material, the agency is not enrolled, or no passphrase.
+    """
+    layout = PkiLayout(settings.home)
+    if not layout.trust_dir.is_dir():
+        raise ConfigurationError(
+            f"no trust material under {layout.trust_dir}; run `exchange pki init-country` "
+            "and `exchange pki enroll` first, or set EXCHANGE_HOME"
+        )
+    trust = TrustStore.load(settings.home)
+    if agency_id not in trust.agencies():
+        raise ConfigurationError(
+            f"{agency_id} is not an enrolled agency in {layout.trust_dir}; see `exchange pki list`"
+        )
+    # One trust store for both roles, so the keys and the checks agree on what is valid.
+    keys = FileKeyProvider(layout, agency_id, passphrase_from_settings(settings), trust=trust)
+    return Agency(agency_id, trust, keys)
+
+
+def load_routing(path: Path, *, narrowed: bool) -> RoutingTable:
+    """The routing table at ``path``; an empty one when ``--to`` names the recipients.
+
+    Without a table and without ``--to`` nobody could be addressed, so this fails closed
+    instead of guessing recipients.
+
+    Raises:
+        ConfigurationError: the table is missing (and ``--to`` is not given) or invalid.
+    """
+    if path.is_file():
+        return RoutingTable.load(path)
+    if narrowed:
+        return RoutingTable()
+    raise ConfigurationError(
+        f"no routing table at {path}: create it (see docs/operations.md, [[rules]] with "
+        "senders, record_types, recipients) or pass --to AGENCY"
+    )
