@@ -46,6 +46,7 @@ __all__ = [
     "RawMessage",
     "cli_env",
     "consume_until",
+    "new_prefix",
     "pki",
     "produce_raw",
     "publish",
