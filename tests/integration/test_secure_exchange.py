@@ -7,13 +7,16 @@ and quarantined. Every test has its own topic prefix.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 from secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
     Pki,
+    cli_env,
     consume_until,
     new_prefix,
     pki,
@@ -22,8 +25,10 @@ from secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly,
     raw_messages,
     readdressed,
     topic_prefix,
+    topics_under,
 )
 
+from exchange.cli import main
 from exchange.errors import IntegrityReason
 from exchange.producers.secure import exchange_topic_spec
 from exchange.quarantine import read_quarantine
@@ -209,3 +214,116 @@ def test_envelope_moved_to_another_agencys_topic_is_quarantined(
     assert entry.source_topic == elsewhere
     assert entry.verified_sender == "MEX-FGR"  # authentic, but not where it was sealed for
     assert entry.value == original.value
+
+
+# -- the operator CLI on the real broker ------------------------------------------------
+
+
+@pytest.fixture
+def cli_on_broker(
+    pki: Pki,  # noqa: F811
+    kafka_bootstrap: str,
+    topic_prefix: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """``EXCHANGE_*`` set for in-process ``main()`` calls; returns a scratch directory.
+
+    The routing table points at a file that does not exist: every publish names ``--to``.
+    """
+    env = cli_env(
+        pki, kafka_bootstrap, topic_prefix, EXCHANGE_ROUTING_FILE=str(tmp_path / "none.toml")
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path
+
+
+def _jsonl(path: Path, records: list[ExchangeRecord]) -> Path:
+    path.write_text(
+        "".join(record_type(type(r).record_type_name).to_json(r) + "\n" for r in records)
+    )
+    return path
+
+
+def _bad_lines(good: list[str], case: str) -> tuple[list[str], str]:
+    """The file's lines and the ``--type`` of one bad-input case; line 3 is the bad one."""
+    if case == "malformed JSON":
+        return [*good[:2], '{"meta": {"recordId": '], "seizure"
+    if case == "missing keys":
+        broken = json.loads(good[2])
+        del broken["handling"]
+        return [*good[:2], json.dumps(broken)], "seizure"
+    if case == "unknown type":
+        return good, "firearm"
+    # "recipient not allowed": a valid record that only USA-CBP may receive, sent --to USA-ATF.
+    [cbp_only] = _seizures("MEX-FGR", "USA-CBP", 1, 8)
+    return [*good[:2], record_type("seizure").to_json(cbp_only)], "seizure"
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "says"),
+    [
+        ("malformed JSON", 4, "recs.jsonl:3: seizure: record: Invalid JSON"),
+        ("missing keys", 4, "recs.jsonl:3: seizure: handling: Field required"),
+        ("unknown type", 2, "'firearm' is not one of 'seizure', 'trace-request'"),
+        ("recipient not allowed", 4, "recs.jsonl:3: cannot address USA-ATF"),
+    ],
+)
+def test_cli_bad_input_is_one_error_line_and_publishes_nothing(
+    *,
+    cli_on_broker: Path,
+    kafka_admin: AdminClient,
+    topic_prefix: str,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    code: int,
+    says: str,
+) -> None:
+    good = [record_type("seizure").to_json(r) for r in _seizures("MEX-FGR", "USA-ATF", 3, 5)]
+    lines, type_name = _bad_lines(good, case)
+    path = cli_on_broker / "recs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    args = ["publish", "--as", "MEX-FGR", "--type", type_name, "--file", str(path)]
+    assert main([*args, "--to", "USA-ATF"]) == code
+    out, err = capsys.readouterr()
+    assert out == ""
+    [line] = err.splitlines()
+    assert line.startswith("error: ")
+    assert says in line
+    assert topics_under(kafka_admin, topic_prefix) == []  # nothing was ever produced
+
+
+def test_cli_publish_consume_and_inspect_quarantine(
+    *,
+    cli_on_broker: Path,
+    kafka_bootstrap: str,
+    topic_prefix: str,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    records = _seizures("MEX-FGR", "USA-ATF", 4, 6)
+    path = _jsonl(cli_on_broker / "recs.jsonl", records)
+    publish_args = ["publish", "--as", "MEX-FGR", "--type", "seizure", "--file", str(path)]
+    assert main([*publish_args, "--to", "USA-ATF"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "published 4 seizure record(s) as MEX-FGR: delivered 4,"
+    )
+    topic = exchange_topic("MEX-FGR", Reach.CROSS_BORDER, "seizure", prefix=topic_prefix)
+    original = raw_messages(kafka_bootstrap, topic)[0]
+    forged = original.value[:-1] + bytes([original.value[-1] ^ 0xFF])
+    produce_raw(kafka_bootstrap, original, value=forged)
+
+    sink = f"sqlite:{cli_on_broker / 'atf.db'}"
+    assert main(["consume", "--as", "USA-ATF", "--sink", sink, "--until-idle", "5"]) == 0
+    summary = capsys.readouterr().out.strip()
+    assert summary.startswith("USA-ATF: delivered 4, duplicates 0, not addressed 0, quarantined 1")
+
+    assert main(["quarantine", "list", "--as", "USA-ATF", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["source"].startswith(f"{topic}[{original.partition}]@")
+    assert main(["quarantine", "show", "--as", "USA-ATF", listed["quarantineId"]]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["preview"]["hex"] == forged[:64].hex()
+    assert shown["valueSize"] == len(forged)
+    assert main(["quarantine", "show", "--as", "USA-ATF", "no-such-id"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
