@@ -14,9 +14,10 @@ Example::
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import BinaryIO
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -116,7 +117,8 @@ def _check_to(
     help="Record family of every line.",
 )  # fmt: skip
 @click.option(
-    "--file", "source", type=click.File("rb"), required=True,
+    "--file", "source", required=True, metavar="PATH",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str),
     help="JSON lines, one record each (Avro field names); '-' reads stdin.",
 )  # fmt: skip
 @click.option(
@@ -133,7 +135,7 @@ def publish(
     *,
     agency: str,
     type_name: str,
-    source: BinaryIO,
+    source: str,
     to: tuple[str, ...],
     suite: str,
 ) -> None:
@@ -143,10 +145,14 @@ def publish(
     record's handling, or are exactly --to. Nothing is published when any line is invalid or
     any record cannot be addressed.
     """
-    name = getattr(source, "name", "-")
-    name = "<stdin>" if name in {"-", "<stdin>"} else str(name)
     rtype = record_type(type_name)
-    records = read_records(source, name, rtype)
+    name = "<stdin>" if source == "-" else source
+    if source == "-":
+        records = read_records(sys.stdin.buffer, name, rtype)
+    else:
+        # Opened here, not by click, so the file is closed even when another option fails.
+        with Path(source).open("rb") as stream:
+            records = read_records(stream, name, rtype)
     settings = cli.settings
     routing = load_routing(settings.routing_path, narrowed=bool(to))
     bootstrap = resolve_bootstrap(settings)
