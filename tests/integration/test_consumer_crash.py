@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,3 +183,56 @@ def test_one_producer_stream_longer_than_the_replay_window_is_delivered(
         )
     assert summary.quarantined_total == 0
     assert summary.delivered == len(records)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _delivered_metric(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0  # not serving yet
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("exchange_delivered_records_total{")
+    )
+
+
+def test_consumer_stops_cleanly_on_sigterm_and_serves_metrics(
+    stream: Stream,
+    pki: Pki,  # noqa: F811
+    kafka_bootstrap: str,
+    wait_until: WaitUntil,
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    sink_url = f"sqlite:{tmp_path / 'atf.db'}"
+    command = [
+        sys.executable, "-m", "exchange", "consume", "--as", RECIPIENT, "--sink", sink_url,
+        "--group", f"{stream.prefix}sigterm", "--batch-size", "20", "--metrics-port", str(port),
+    ]  # fmt: skip
+    env = {**os.environ, **cli_env(pki, kafka_bootstrap, stream.prefix)}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(
+            lambda: _delivered_metric(port) > 0 or proc.poll() is not None,
+            timeout=60,
+            message="/metrics counts delivered records",
+        )
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert b"SIGTERM: finishing the current batch" in err
+    with open_sink(sink_url) as sink:
+        stored = sink.count()
+    # The summary agrees with the store: the batch in hand was finished, not cut.
+    assert out.decode().startswith(f"{RECIPIENT}: delivered {stored}, duplicates 0")
+    assert stored > 0
