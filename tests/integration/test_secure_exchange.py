@@ -327,3 +327,30 @@ def test_cli_publish_consume_and_inspect_quarantine(
     assert shown["valueSize"] == len(forged)
     assert main(["quarantine", "show", "--as", "USA-ATF", "no-such-id"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_cli_policy_refusal_mid_file_reports_what_was_delivered(
+    *,
+    cli_on_broker: Path,
+    kafka_bootstrap: str,
+    topic_prefix: str,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    records = _seizures("MEX-FGR", "USA-ATF", 4, 9)
+    expired = json.loads(record_type("seizure").to_json(records[2]))
+    expired["handling"]["retention"].update(retainUntil="2001-01-01", reviewAfter="2000-06-01")
+    path = _jsonl(cli_on_broker / "recs.jsonl", records[:2])
+    with path.open("a") as f:
+        f.write(json.dumps(expired) + "\n" + record_type("seizure").to_json(records[3]) + "\n")
+
+    args = ["publish", "--as", "MEX-FGR", "--type", "seizure", "--file", str(path)]
+    assert main([*args, "--to", "USA-ATF"]) == 4
+    out, err = capsys.readouterr()
+    assert out.startswith("published 2 seizure record(s) as MEX-FGR: delivered 2,")
+    [line] = err.splitlines()
+    assert line.startswith("error: ")
+    assert "recs.jsonl:3: " in line
+    assert "retention ended 2001-01-01" in line
+    assert "2 earlier record(s) delivered, nothing after it published" in line
+    topic = exchange_topic("MEX-FGR", Reach.CROSS_BORDER, "seizure", prefix=topic_prefix)
+    assert len(raw_messages(kafka_bootstrap, topic)) == 2  # line 4 never left
