@@ -32,6 +32,7 @@ from exchange.audit.note import (
     NoteSigner,
     key_hash,
     resolve_key,
+    sign_note,
     verify_ed25519,
 )
 from exchange.audit.tree import HASH_SIZE, MAX_TREE_SIZE
@@ -189,11 +190,7 @@ def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner) -> SignedCheckpo
     Returns:
         The signed checkpoint with exactly one (log) signature.
     """
-    body = checkpoint.body()
-    sig = NoteSignature(
-        signer.name, key_hash(signer.name, signer.public_key), signer.sign(body.encode())
-    )
-    return SignedCheckpoint(checkpoint, Note(body, (sig,)))
+    return SignedCheckpoint(checkpoint, sign_note(checkpoint.body(), signer))
 
 
 def cosign(checkpoint: Checkpoint, signer: NoteSigner, *, timestamp: int) -> NoteSignature:

@@ -45,6 +45,8 @@ __all__ = [
     "key_name",
     "parse_key_name",
     "resolve_key",
+    "sign_note",
+    "verify_ed25519",
 ]
 
 #: signed-note algorithm byte of Ed25519 signatures.
@@ -208,6 +210,19 @@ class AgencyNoteSigner:
     def sign(self, message: bytes) -> bytes:
         (signature,) = self._provider.sign(self._key_id, message)  # one key in classic
         return signature
+
+
+def sign_note(text: str, signer: NoteSigner) -> Note:
+    """Sign ``text`` as a signed note with one Ed25519 (0x01) signature.
+
+    Raises:
+        ValueError: ``text`` is not non-empty printable ASCII lines each ending in ``\\n``.
+    """
+    if not _TEXT_RE.match(text) or len(text) > MAX_NOTE_BYTES // 2:
+        raise ValueError("note text must be printable ASCII lines, each ending in a newline")
+    name = signer.name
+    sig = NoteSignature(name, key_hash(name, signer.public_key), signer.sign(text.encode()))
+    return Note(text, (sig,))
 
 
 def resolve_key(

@@ -34,11 +34,11 @@ from exchange.audit.errors import AuditFormatError
 from exchange.audit.note import (
     ALG_ED25519,
     Note,
-    NoteSignature,
     NoteSigner,
     key_hash,
     parse_key_name,
     resolve_key,
+    sign_note,
     verify_ed25519,
 )
 from exchange.crypto.keys import TrustResolver
@@ -153,11 +153,7 @@ def sign_receipt(receipt: Receipt, signer: NoteSigner) -> bytes:
     parsed = parse_key_name(signer.name)
     if parsed is None or parsed[0] != receipt.recipient:
         raise ValueError(f"got signer {signer.name}, expected a key of {receipt.recipient}")
-    text = receipt.text()
-    sig = NoteSignature(
-        signer.name, key_hash(signer.name, signer.public_key), signer.sign(text.encode())
-    )
-    return Note(text, (sig,)).encode()
+    return sign_note(receipt.text(), signer).encode()
 
 
 def receipt_digest(data: bytes) -> bytes:
