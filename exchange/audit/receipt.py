@@ -114,7 +114,7 @@ class Receipt:
             AuditFormatError: not a receipt of this format.
         """
         lines = text.split("\n")
-        if lines[0] != RECEIPT_HEADER or lines[-1] != "" or len(lines) not in (10, 11):
+        if lines[0] != RECEIPT_HEADER or lines[-1] != "" or len(lines) not in (9, 10):
             raise AuditFormatError("not an exchange receipt")
         fields = {}
         for line in lines[1:-1]:
