@@ -173,14 +173,15 @@ class AuditLog:
         """
         if not signer.name.startswith(f"exchange.bus/key/{self._agency}/"):
             raise ValueError(f"got signer {signer.name}, expected a key of {self._agency}")
-        existing = self.checkpoint_at(self.size)
+        size, root = self._entries.head()
+        existing = self.checkpoint_at(size)
         if existing is not None:
             # One checkpoint per size: re-signing would drop its cosignatures.
-            if existing.checkpoint.root != self.root():
-                raise AuditLogCorruptError(f"stored checkpoint {self.size} has another root")
+            if existing.checkpoint.root != root:
+                raise AuditLogCorruptError(f"stored checkpoint {size} has another root")
             return existing
         when = int((now or datetime.now(UTC)).timestamp())
-        cp = Checkpoint(self._origin, self.size, self.root(), when)
+        cp = Checkpoint(self._origin, size, root, when)
         signed = sign_checkpoint(cp, signer)
         self._store(signed)
         return signed

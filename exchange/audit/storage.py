@@ -170,6 +170,11 @@ class EntriesFile:
     def root(self) -> bytes:
         return self._range.root()
 
+    def head(self) -> tuple[int, bytes]:
+        """``(size, root)`` read together, so a concurrent append cannot split them."""
+        with self._lock:
+            return self.size, self._range.root()
+
     def append(self, entries: Iterable[AuditEntry]) -> range:
         """Encode, write and fsync ``entries`` as one write; returns their indices.
 

@@ -12,6 +12,7 @@ from exchange.audit import (
     AgencyNoteSigner,
     AuditLog,
     AuditLogCorruptError,
+    AuditStorageError,
     decode_entry,
     encode_entry,
     hash_leaf,
@@ -151,3 +152,22 @@ def test_a_cosignature_for_an_unknown_checkpoint_is_refused(world: AuditWorld) -
         with pytest.raises(ValueError, match="no stored checkpoint"):
             log.add_cosignature(dataclasses.replace(signed, checkpoint=other),
                                 signed.note.signatures[0])  # fmt: skip
+
+
+def test_a_failed_fsync_appends_nothing(world: AuditWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    with world.open_log() as log:
+        log.append(sample_entry(0))
+        root = log.root()
+
+        def broken_fsync(_fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr("exchange.audit.storage.os.fsync", broken_fsync)
+        with pytest.raises(AuditStorageError, match="cannot append"):
+            log.append(sample_entry(1))
+        monkeypatch.undo()
+        assert (log.size, log.root()) == (1, root)
+        assert log.append(sample_entry(1)) == 1
+    with world.open_log() as log:
+        assert log.size == 2
+        assert decode_entry(log.entry_bytes(1)) == sample_entry(1)
