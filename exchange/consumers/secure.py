@@ -79,6 +79,7 @@ class _Refusal:
 class _Accepted:
     item: DeliveredRecord
     record: ExchangeRecord
+    verified: VerifiedEnvelope
 
 
 class SecureConsumer:
@@ -276,7 +277,7 @@ class SecureConsumer:
             created_at=h.created_at,
             record_json=rtype.to_json(record),
         )
-        return _Accepted(item, record)
+        return _Accepted(item, record, checked)
 
     def _verify(self, value: bytes, topic: str) -> VerifiedEnvelope | _Refusal | None:
         """Bounds, signature, trust and topic binding; None when not addressed to us."""
@@ -369,7 +370,7 @@ class SecureConsumer:
     ) -> _Refusal | None:
         """None for a benign redelivery (same message at the same offset), else a refusal."""
         if verdict.integrity_reason is not None:
-            return _Refusal(verdict.integrity_reason.value)
+            return _Refusal(verdict.integrity_reason.value, None, accepted.verified)
         # DUPLICATE: the same envelope again. At the offset it was stored from, it is a
         # redelivery after a crash; anywhere else it was injected again: a replay.
         message_id = accepted.item.message_id
@@ -382,7 +383,11 @@ class SecureConsumer:
         if original == coords:
             return None
         where = "?" if original is None else f"{original[0]}[{original[1]}]@{original[2]}"
-        return _Refusal(IntegrityReason.REPLAY.value, f"message already delivered from {where}")
+        return _Refusal(
+            IntegrityReason.REPLAY.value,
+            f"message already delivered from {where}",
+            accepted.verified,
+        )
 
     def _quarantine_message(self, msg: Message, refusal: _Refusal) -> None:
         verified = refusal.verified
