@@ -187,6 +187,7 @@ def test_replayed_envelope_is_quarantined(
     assert entry.reason == IntegrityReason.REPLAY.value
     assert entry.source_offset == offset
     assert entry.value == original.value
+    assert (entry.verified_sender, entry.message_id) == ("MEX-FGR", replayed.message_id)
     # Where the accepted copy was read from: the refusal names it.
     assert f"{topic}[{original.partition}]@{original.offset}" in (entry.detail or "")
 
