@@ -241,7 +241,7 @@ class AuditEntry:
         # docs/audit.md, "Entry": the fields each kind must carry.
         required: dict[EntryKind, tuple[str, ...]] = {
             EntryKind.PUBLISH: ("message_id", "signing_digest", "sender", "handling"),
-            EntryKind.DELIVERY: ("message_id", "signing_digest", "sender", "handling"),
+            EntryKind.DELIVERY: ("message_id", "signing_digest", "sender", "handling", "position"),
             EntryKind.QUARANTINE: ("position",),
             EntryKind.RECEIPT: ("message_id", "signing_digest", "receipt_digest"),
             EntryKind.KEY_CHANGE: ("key_event",),
@@ -250,6 +250,8 @@ class AuditEntry:
         missing = [n for n in required[self.kind] if getattr(self, n) is None]
         if missing:
             raise ValueError(f"a {self.kind.value} entry needs {', '.join(missing)}")
+        if self.kind is EntryKind.PUBLISH and self.outcome is Outcome.OK and not self.position:
+            raise ValueError("a successful publish entry needs the position the broker gave")
         if self.kind is EntryKind.QUARANTINE and self.outcome is not Outcome.QUARANTINED:
             raise ValueError("a quarantine entry has outcome quarantined")
 

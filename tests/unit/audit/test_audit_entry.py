@@ -96,6 +96,7 @@ def test_non_minimal_varint_is_not_canonical() -> None:
         ("recipients", tuple(KeyRef(f"USA-A{i:03d}", "k") for i in range(65))),
         ("reason", AuditReason.REPLAY),  # a reason with outcome ok
         ("message_id", None),  # publish needs a message id
+        ("position", None),  # a successful publish has a broker position
     ],
 )
 def test_fields_outside_their_syntax_are_refused(field: str, value: Any) -> None:
