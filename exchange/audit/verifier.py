@@ -17,6 +17,7 @@ and without opening the log for writing (docs/audit.md, "Verification"):
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -212,7 +213,7 @@ def _check_roots(
     for size in range(len(entries) + 1):
         while item is not None and item[1].checkpoint.size == size:
             where, signed = item
-            if tree.root() == signed.checkpoint.root:
+            if hmac.compare_digest(tree.root(), signed.checkpoint.root):
                 last_good = max(last_good, size)
             else:
                 findings.append(

@@ -7,7 +7,8 @@ cosigned, and a consistency proof from that size. The witness
 1. parses the request and refuses logs it does not follow (404 ``unknown_log``);
 2. verifies the log's signature through the trust store (403 ``bad_signature``);
 3. compares the old size with its own state (409 ``conflict``, telling its size);
-4. refuses a smaller tree or an older time (400 ``rollback``);
+4. refuses a smaller tree or an older time (400 ``rollback``), or a time more than
+   :data:`MAX_CLOCK_SKEW_SECONDS` ahead of its clock (400 ``malformed``);
 5. verifies the RFC 9162 consistency proof from its stored root; equal sizes need equal
    roots (422 ``inconsistent``: a fork or a rewrite);
 6. persists the new checkpoint (fsync, atomic rename) *before* cosigning;
@@ -26,6 +27,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 from exchange.audit.checkpoint import Checkpoint, SignedCheckpoint, cosign
 from exchange.audit.errors import (
@@ -39,7 +41,11 @@ from exchange.audit.storage import atomic_write
 from exchange.audit.tree import HASH_SIZE, root_of, verify_consistency
 from exchange.crypto.keys import TrustResolver
 
-__all__ = ["Witness"]
+__all__ = ["MAX_CLOCK_SKEW_SECONDS", "Witness"]
+
+#: A checkpoint may be at most this far ahead of the witness's clock: a checkpoint from the
+#: future would make every honest later checkpoint look like a rollback.
+MAX_CLOCK_SKEW_SECONDS: Final = 600
 
 
 class Witness:
@@ -52,14 +58,17 @@ class Witness:
         logs: agency ids whose logs this witness follows (never its own).
 
     Raises:
-        ValueError: ``logs`` is empty or holds the witness's own agency.
+        ValueError: ``logs`` is empty or holds the witness's own agency, or ``signer`` is not
+            an agency note key.
     """
 
     def __init__(
         self, state_dir: Path, *, signer: NoteSigner, trust: TrustResolver, logs: Iterable[str]
     ) -> None:
         parsed = parse_key_name(signer.name)
-        self._agency = parsed[0] if parsed else ""
+        if parsed is None:
+            raise ValueError(f"got signer {signer.name!r}, expected an agency note key")
+        self._agency = parsed[0]
         self._logs = frozenset(logs)
         if not self._logs or self._agency in self._logs:
             raise ValueError("a witness follows at least one log, and never its own")
@@ -116,6 +125,9 @@ class Witness:
         except AuditFormatError as exc:
             raise WitnessRefusedError(RefusalReason.MALFORMED, str(exc)) from None
         cp = signed.checkpoint
+        when = int((now or datetime.now(UTC)).timestamp())
+        if cp.time > when + MAX_CLOCK_SKEW_SECONDS:
+            raise WitnessRefusedError(RefusalReason.MALFORMED, "checkpoint time is in the future")
         if cp.agency_id not in self._logs:
             raise WitnessRefusedError(RefusalReason.UNKNOWN_LOG, cp.origin)
         if not signed.verify_log_signature(self._trust):
@@ -142,5 +154,4 @@ class Witness:
             # tlog-witness: persist before returning the cosignature.
             log_only = SignedCheckpoint(cp, signed.note)
             atomic_write(self._dir / f"{cp.agency_id}.note", log_only.encode())
-        when = int((now or datetime.now(UTC)).timestamp())
         return cosign(cp, self._signer, timestamp=when)

@@ -53,7 +53,7 @@ def test_witness_refuses_a_forked_log(world: AuditWorld) -> None:
     with world.open_log() as log:
         world.grow(log, 5, witnesses=(witness,))
         with _forked_log(world, 8, diverge_at=3) as fork:
-            forked = fork.checkpoint(world.log_signer(), now=NOW + timedelta(hours=1))
+            forked = fork.checkpoint(world.log_signer(), now=NOW + timedelta(minutes=5))
             error = _refusal(witness, forked, 5, fork.consistency_proof(5))
     assert error.reason is RefusalReason.INCONSISTENT
     assert witness.state(LOG_AGENCY) is not None
@@ -65,7 +65,7 @@ def test_witness_refuses_same_size_with_another_root(world: AuditWorld) -> None:
     with world.open_log() as log:
         world.grow(log, 5, witnesses=(witness,))
     with _forked_log(world, 5, diverge_at=4) as fork:
-        forked = fork.checkpoint(world.log_signer(), now=NOW + timedelta(hours=1))
+        forked = fork.checkpoint(world.log_signer(), now=NOW + timedelta(minutes=5))
         assert _refusal(witness, forked, 5, []).reason is RefusalReason.INCONSISTENT
 
 
@@ -143,3 +143,14 @@ def test_policy_fails_closed(world: AuditWorld) -> None:
         signed = world.grow(log, 2, witnesses=(world.witness(),))
     assert world.policy(quorum=1).satisfied(signed, world.trust)
     assert not world.policy(quorum=2).satisfied(signed, world.trust)
+
+
+def test_witness_refuses_a_checkpoint_from_the_future(world: AuditWorld) -> None:
+    witness = world.witness()
+    with world.open_log() as log:
+        log.append(sample_entry(0))
+        future = log.checkpoint(world.log_signer(), now=NOW + timedelta(minutes=11))
+    error = _refusal(witness, future, 0, [])
+    assert error.reason is RefusalReason.MALFORMED
+    assert "future" in str(error)
+    assert witness.state(LOG_AGENCY) is None
