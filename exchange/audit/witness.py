@@ -125,13 +125,13 @@ class Witness:
         except AuditFormatError as exc:
             raise WitnessRefusedError(RefusalReason.MALFORMED, str(exc)) from None
         cp = signed.checkpoint
-        when = int((now or datetime.now(UTC)).timestamp())
-        if cp.time > when + MAX_CLOCK_SKEW_SECONDS:
-            raise WitnessRefusedError(RefusalReason.MALFORMED, "checkpoint time is in the future")
         if cp.agency_id not in self._logs:
             raise WitnessRefusedError(RefusalReason.UNKNOWN_LOG, cp.origin)
         if not signed.verify_log_signature(self._trust):
             raise WitnessRefusedError(RefusalReason.BAD_SIGNATURE, "log signature invalid")
+        when = int((now or datetime.now(UTC)).timestamp())
+        if cp.time > when + MAX_CLOCK_SKEW_SECONDS:
+            raise WitnessRefusedError(RefusalReason.MALFORMED, "checkpoint time is in the future")
         if len(proof) > 64 or any(len(p) != HASH_SIZE for p in proof):
             raise WitnessRefusedError(RefusalReason.MALFORMED, "proof hashes out of bounds")
         with self._lock:
