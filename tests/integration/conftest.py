@@ -27,11 +27,11 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # typed here; admin re-exports it untyped
-from postgres import postgres_dsn  # noqa: F401  # the PostgreSQL sink tests' session fixture
 
 from exchange.broker import ensure_cluster, find_free_base_port, stop_cluster
 from exchange.errors import ExchangeError
 from exchange.settings import ExchangeSettings
+from tests.integration.postgres import postgres_dsn  # noqa: F401  # the PostgreSQL sink tests' session fixture
 
 _HERE = Path(__file__).resolve().parent
 _TOPIC_WAIT_S = 60.0

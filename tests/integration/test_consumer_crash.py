@@ -20,9 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import WaitUntil
-from postgres import scratch_database
-from secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
+
+from exchange.quarantine import read_quarantine
+from exchange.records import ExchangeRecord
+from exchange.records.sample import generate_corpus
+from exchange.sinks import WINDOW_SIZE, open_sink
+from tests.integration.conftest import WaitUntil
+from tests.integration.postgres import scratch_database
+from tests.integration.secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
     Pki,
     cli_env,
     consume_until,
@@ -31,11 +36,6 @@ from secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly,
     publish,
     readdressed,
 )
-
-from exchange.quarantine import read_quarantine
-from exchange.records import ExchangeRecord
-from exchange.records.sample import generate_corpus
-from exchange.sinks import WINDOW_SIZE, open_sink
 
 SENDER, RECIPIENT = "MEX-FGR", "USA-ATF"
 #: Cases of the sample corpus: about eight records each, all five families.

@@ -14,7 +14,17 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
+
+from exchange.cli import main
+from exchange.errors import IntegrityReason
+from exchange.producers.secure import exchange_topic_spec
+from exchange.quarantine import read_quarantine
+from exchange.records import RECORD_TYPE_NAMES, ExchangeRecord, record_type
+from exchange.records.sample import generate_corpus
+from exchange.routing import Reach, exchange_topic
+from exchange.sinks import DeliveredRecord, open_sink
+from exchange.topics import ensure_topics
+from tests.integration.secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
     Pki,
     cli_env,
     consume_until,
@@ -27,16 +37,6 @@ from secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly,
     topic_prefix,
     topics_under,
 )
-
-from exchange.cli import main
-from exchange.errors import IntegrityReason
-from exchange.producers.secure import exchange_topic_spec
-from exchange.quarantine import read_quarantine
-from exchange.records import RECORD_TYPE_NAMES, ExchangeRecord, record_type
-from exchange.records.sample import generate_corpus
-from exchange.routing import Reach, exchange_topic
-from exchange.sinks import DeliveredRecord, open_sink
-from exchange.topics import ensure_topics
 
 #: direction -> (sender, recipient); a second agency of each country stays unaddressed.
 DIRECTIONS = {"MEX->USA": ("MEX-FGR", "USA-ATF"), "USA->MEX": ("USA-CBP", "MEX-SSPC")}

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from postgres import scratch_database
 
 from exchange.errors import ConfigurationError
 from exchange.sinks import SinkError, open_sink
 from exchange.sinks._postgres import PostgresSink
+from tests.integration.postgres import scratch_database
 
 # The contract body lives beside the SQLite and JSON-lines tests: one body, three backends.
 from tests.unit.sinks.sink_contract import SinkContract, SinkCrashContract
