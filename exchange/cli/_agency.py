@@ -93,20 +93,19 @@ def load_agency(settings: ExchangeSettings, agency_id: str) -> Agency:
     return Agency(agency_id, trust, keys)
 
 
-def load_routing(path: Path, *, narrowed: bool) -> RoutingTable:
-    """The routing table at ``path``; an empty one when ``--to`` names the recipients.
+def load_routing(path: Path) -> RoutingTable:
+    """The routing table at ``path``.
 
-    Without a table and without ``--to`` nobody could be addressed, so this fails closed
-    instead of guessing recipients.
+    Recipients are always the table's targets that a record's handling releases it to
+    (``--to`` only narrows them), so without a table nobody could be addressed: this fails
+    closed instead of guessing recipients.
 
     Raises:
-        ConfigurationError: the table is missing (and ``--to`` is not given) or invalid.
+        ConfigurationError: the table is missing or invalid.
     """
-    if path.is_file():
-        return RoutingTable.load(path)
-    if narrowed:
-        return RoutingTable()
-    raise ConfigurationError(
-        f"no routing table at {path}: create it (see docs/operations.md, [[rules]] with "
-        "senders, record_types, recipients) or pass --to AGENCY"
-    )
+    if not path.is_file():
+        raise ConfigurationError(
+            f"no routing table at {path}: create it (see docs/operations.md, [[rules]] with "
+            "senders, record_types, recipients) or set EXCHANGE_ROUTING_FILE"
+        )
+    return RoutingTable.load(path)

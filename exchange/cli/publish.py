@@ -3,7 +3,7 @@
 Three passes, so a mistake costs nothing::
 
     1. read and validate every line (nothing sent; the first bad line is reported)
-    2. address every record (routing table ∩ handling, or exactly --to; nothing sent)
+    2. address every record (routing table ∩ handling, narrowed by --to; nothing sent)
     3. seal and produce, then wait for every delivery report
 
 Example::
@@ -123,7 +123,8 @@ def _check_to(
 )  # fmt: skip
 @click.option(
     "--to", "to", multiple=True, callback=_check_to, metavar="AGENCY",
-    help="Address exactly these agencies (repeatable); each must be allowed by the handling.",
+    help="Narrow the recipients to these agencies (repeatable); each must be among the "
+    "routing table's targets that the record's handling releases it to.",
 )  # fmt: skip
 @click.option(
     "--suite", type=click.Choice([s.value for s in SuiteId]), default=SuiteId.CLASSIC.value,
@@ -142,8 +143,8 @@ def publish(
     """Validate, address, seal and publish records as AGENCY.
 
     Recipients come from the routing table ($EXCHANGE_HOME/routing.toml) intersected with each
-    record's handling, or are exactly --to. Nothing is published when any line is invalid or
-    any record cannot be addressed.
+    record's handling, narrowed by --to. Nothing is published when any line is invalid or any
+    record cannot be addressed.
     """
     rtype = record_type(type_name)
     name = "<stdin>" if source == "-" else source
@@ -154,7 +155,7 @@ def publish(
         with Path(source).open("rb") as stream:
             records = read_records(stream, name, rtype)
     settings = cli.settings
-    routing = load_routing(settings.routing_path, narrowed=bool(to))
+    routing = load_routing(settings.routing_path)
     bootstrap = resolve_bootstrap(settings)
     me = load_agency(settings, agency)
     narrowed = list(to) or None

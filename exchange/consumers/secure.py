@@ -138,6 +138,9 @@ class SecureConsumer:
         )
         overrides = {
             "max.partition.fetch.bytes": 2 * MAX_ENVELOPE_BYTES,
+            # The subscription is a pattern: see a new agency's topic within 30 s, not the
+            # default 5 minutes.
+            "topic.metadata.refresh.interval.ms": 30_000,
             **(config_overrides or {}),
         }
         self._consumer = Consumer(
@@ -310,14 +313,10 @@ class SecureConsumer:
 
     def _settle(self, batch: list[tuple[Message, _Accepted | _Refusal | None]]) -> None:
         accepted = [outcome for _, outcome in batch if isinstance(outcome, _Accepted)]
-        verdicts = dict(
-            zip(
-                (a.item.message_id for a in accepted),
-                self._sink.check_batch([a.item for a in accepted]),
-                strict=False,
-            )
-        )
-        to_store: list[_Accepted] = []
+        # One verdict per accepted message, in batch order (a message id may repeat in a
+        # batch: a replay can land next to its original).
+        verdicts = iter(self._sink.check_batch([a.item for a in accepted]))
+        to_store: list[tuple[Message, _Accepted]] = []
         skipped: dict[tuple[str, int], int] = {}
         seen_here: dict[str, _Coordinates] = {}
         for msg, outcome in batch:
@@ -327,9 +326,9 @@ class SecureConsumer:
             elif isinstance(outcome, _Refusal):
                 self._quarantine_message(msg, outcome)
             else:
-                verdict = verdicts[outcome.item.message_id]
-                if verdict is ReplayVerdict.FRESH and outcome.item.message_id not in seen_here:
-                    to_store.append(outcome)
+                verdict = next(verdicts)
+                if verdict is ReplayVerdict.FRESH:
+                    to_store.append((msg, outcome))
                     seen_here[outcome.item.message_id] = coords
                     continue
                 refusal = self._replay_refusal(outcome, verdict, coords, seen_here)
@@ -340,8 +339,10 @@ class SecureConsumer:
                     self._quarantine_message(msg, refusal)
             tp = (coords[0], coords[1])
             skipped[tp] = max(skipped.get(tp, -1), coords[2])
-        result = self._sink.write(self._group, [a.item for a in to_store], skipped_offsets=skipped)
-        for stored, verdict in zip(to_store, result.verdicts, strict=True):
+        result = self._sink.write(
+            self._group, [a.item for _, a in to_store], skipped_offsets=skipped
+        )
+        for (msg, stored), verdict in zip(to_store, result.verdicts, strict=True):
             if verdict is ReplayVerdict.FRESH:
                 self.summary.delivered += 1
                 self._metrics.delivered.labels(
@@ -352,13 +353,16 @@ class SecureConsumer:
                 if self._handler is not None:
                     self._handler(stored.item, stored.record)
             elif verdict.integrity_reason is not None:
-                # Another consumer of the same producer stored this sequence first.
-                logger.warning(
-                    "message %s lost a race to another consumer: %s",
-                    stored.item.message_id,
-                    verdict.value,
+                # Another consumer sharing this sink stored the sequence between check and
+                # write; the offset has advanced, so quarantine now to keep the evidence.
+                self._quarantine_message(
+                    msg,
+                    _Refusal(
+                        verdict.integrity_reason.value,
+                        "refused at write time: another consumer stored it first",
+                        stored.verified,
+                    ),
                 )
-                self._count_quarantine(verdict.integrity_reason.value)
         self._commit(batch)
 
     def _replay_refusal(

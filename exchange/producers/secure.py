@@ -179,23 +179,25 @@ class SecureProducer:
     def recipients_for(
         self, rtype: RecordType, record: ExchangeRecord, *, to: Iterable[str] | None = None
     ) -> frozenset[str]:
-        """Who a record goes to: the routing table's targets that its handling releases it
-        to, narrowed to ``to`` when given.
+        """Who a record goes to: the routing table's targets for its type that its handling
+        releases it to, narrowed to ``to`` when given (``to`` never widens them).
 
         Raises:
-            PolicyError: ``to`` names an agency the handling or routing does not allow, or
-                nobody is left to receive the record.
+            PolicyError: ``to`` names an agency outside those recipients, or nobody is left
+                to receive the record.
         """
         handling = summary_from_handling(record.handling)
-        enrolled = self._trust.agencies()
-        if to is None:
-            candidates = self._routing.targets(self._agency, rtype.name) & enrolled
-            recipients = allowed_recipients(handling, candidates, sender=self._agency)
-        else:
-            recipients = frozenset(to)
-            unknown = sorted(recipients - enrolled)
-            if unknown:
-                raise PolicyError(f"cannot address {unknown[0]}: not an enrolled agency")
+        candidates = self._routing.targets(self._agency, rtype.name) & self._trust.agencies()
+        recipients = allowed_recipients(handling, candidates, sender=self._agency)
+        if to is not None:
+            wanted = frozenset(to)
+            outside = sorted(wanted - recipients)
+            if outside:
+                raise PolicyError(
+                    f"cannot address {outside[0]}: not among this record's recipients "
+                    "(the routing table's targets that its handling releases it to)"
+                )
+            recipients = wanted
         check_addressing(handling, sender=self._agency, recipients=sorted(recipients))
         return recipients
 

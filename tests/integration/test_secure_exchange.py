@@ -25,6 +25,7 @@ from exchange.routing import Reach, exchange_topic
 from exchange.sinks import DeliveredRecord, open_sink
 from exchange.topics import ensure_topics
 from tests.integration.secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
+    AGENCIES,
     Pki,
     cli_env,
     consume_until,
@@ -230,11 +231,13 @@ def cli_on_broker(
 ) -> Path:
     """``EXCHANGE_*`` set for in-process ``main()`` calls; returns a scratch directory.
 
-    The routing table points at a file that does not exist: every publish names ``--to``.
+    The routing table sends every type from every agency to every enrolled agency, so each
+    record's handling (and ``--to``) decides.
     """
-    env = cli_env(
-        pki, kafka_bootstrap, topic_prefix, EXCHANGE_ROUTING_FILE=str(tmp_path / "none.toml")
-    )
+    routing = tmp_path / "routing.toml"
+    names = ", ".join(f'"{a}"' for a in AGENCIES)
+    routing.write_text(f'[[rules]]\nsenders = ["*"]\nrecipients = [{names}]\n')
+    env = cli_env(pki, kafka_bootstrap, topic_prefix, EXCHANGE_ROUTING_FILE=str(routing))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return tmp_path

@@ -138,13 +138,21 @@ def test_missing_file_is_a_usage_error(home: Path, capsys: pytest.CaptureFixture
     assert "does not exist" in _one_error_line(capsys)
 
 
-def test_no_routing_table_and_no_to_fails_closed(
-    home: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("to", [[], ["--to", "USA-ATF"]])
+def test_no_routing_table_fails_closed_even_with_to(
+    home: Path, capsys: pytest.CaptureFixture[str], to: list[str]
 ) -> None:
-    assert main(_publish(_write(home, _good_lines()))) == 2
+    # --to only narrows the routing table's recipients, so it cannot stand in for one.
+    assert main(_publish(_write(home, _good_lines()), *to)) == 2
     line = _one_error_line(capsys)
     assert f"no routing table at {home / 'routing.toml'}" in line
-    assert "or pass --to AGENCY" in line
+    assert "EXCHANGE_ROUTING_FILE" in line
+
+
+def _route_everything(home: Path) -> None:
+    (home / "routing.toml").write_text(
+        '[[rules]]\nsenders = ["*"]\nrecipients = ["MEX-FGR", "USA-ATF"]\n'
+    )
 
 
 def test_invalid_routing_table_is_reported(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,6 +173,7 @@ def test_invalid_routing_table_is_reported(home: Path, capsys: pytest.CaptureFix
 def test_no_cluster_is_one_line_and_never_starts_a_broker(
     home: Path, capsys: pytest.CaptureFixture[str], args: list[str]
 ) -> None:
+    _route_everything(home)
     path = _write(home, _good_lines())
     assert main([str(path) if a == "RECS" else a for a in args]) == 2
     assert _one_error_line(capsys) == (
@@ -187,6 +196,7 @@ def test_agency_not_enrolled_is_reported(
 ) -> None:
     bootstrap_demo_pki(home, Passphrase(_PASSPHRASE.encode()), scrypt_log2_n=12)
     monkeypatch.setenv("EXCHANGE_BOOTSTRAP", "127.0.0.1:9")
+    _route_everything(home)
     path = _write(home, _good_lines())
     args = ["publish", "--as", "USA-TPD", "--type", "seizure", "--file", str(path)]
     assert main([*args, "--to", "MEX-FGR"]) == 2
