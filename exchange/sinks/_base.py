@@ -12,7 +12,7 @@ from typing import Self
 
 from exchange._internal.lifecycle import Lifecycle
 from exchange.sinks._model import DeliveredRecord, ReplayVerdict
-from exchange.sinks._replay import ProducerKey, ProducerWindow, plan_batch
+from exchange.sinks._replay import ProducerWindow, WindowKey, plan_batch
 
 __all__ = ["BeforeCommitHook", "SinkBase", "check_group_id", "check_items"]
 
@@ -45,8 +45,8 @@ class SinkBase(ABC):
     @abstractmethod
     def _read_state(
         self, batch: Sequence[DeliveredRecord]
-    ) -> tuple[set[str], dict[ProducerKey, ProducerWindow]]:
-        """Stored message ids among ``batch`` and stored windows of its producers."""
+    ) -> tuple[set[str], dict[WindowKey, ProducerWindow]]:
+        """Stored message ids among ``batch`` and stored windows of its items' window keys."""
 
     @abstractmethod
     def _close(self) -> None:

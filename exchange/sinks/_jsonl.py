@@ -1,7 +1,8 @@
 """JSON-lines directory sink (``jsonl:DIR``): exactly-once through atomic segment files.
 
 Unstable module. Each write batch becomes one segment file that holds the batch's records,
-the group's new offsets and the new windows of the producers it advanced. A segment is
+the group's new offsets and the new replay windows (one per producer and partition) it
+advanced. A segment is
 written to a temporary name, fsynced, renamed into ``segments/`` and the directory fsynced:
 rename is atomic (POSIX), so a segment is either whole or absent and a crash at any point
 leaves at most an orphan temporary file, which opening ignores and deletes.
@@ -11,6 +12,12 @@ Layout::
     DIR/.lock                       flock: one writer process at a time
     DIR/segments/000000000001.jsonl header line, one line per record, trailer line
     DIR/.tmp-000000000002.jsonl     orphan of a crashed write (deleted on open)
+
+The header line is one JSON object::
+
+    {"format": "exchange-sink-jsonl", "version": 1, "group": GROUP, "records": N,
+     "offsets": [[TOPIC, PARTITION, NEXT_OFFSET], ...],
+     "windows": [[SENDER, PRODUCER_ID, TOPIC, PARTITION, EPOCH, HIGHEST, BITMAP_HEX], ...]}
 
 Opening replays every segment, so memory and start-up time grow with the number of stored
 records: this backend is for modest volumes, exports and inspection; use SQLite or
@@ -29,12 +36,14 @@ from typing import Any
 
 from exchange.sinks._base import BeforeCommitHook, SinkBase, check_group_id, check_items
 from exchange.sinks._model import DeliveredRecord, SinkError, TopicPartition, WriteResult
-from exchange.sinks._replay import ProducerKey, ProducerWindow, plan_batch
+from exchange.sinks._replay import ProducerWindow, WindowKey, plan_batch
 
 __all__ = ["JsonlSink"]
 
 _FORMAT = "exchange-sink-jsonl"
 _VERSION = 1
+#: sender, producer id, topic, partition, epoch, highest sequence, bitmap (hex)
+_WINDOW_FIELDS = 7
 
 
 class JsonlSink(SinkBase):
@@ -64,7 +73,7 @@ class JsonlSink(SinkBase):
         self._segments = self._dir / "segments"
         self._before_commit = before_commit
         self._ids: dict[str, int] = {}
-        self._windows: dict[ProducerKey, ProducerWindow] = {}
+        self._windows: dict[WindowKey, ProducerWindow] = {}
         self._offsets: dict[str, dict[TopicPartition, int]] = {}
         self._last_segment = 0
         try:
@@ -110,8 +119,8 @@ class JsonlSink(SinkBase):
         for topic, partition, next_offset in header["offsets"]:
             key = (topic, partition)
             offsets[key] = max(offsets.get(key, 0), next_offset)
-        for sender, producer_id, epoch, highest, bitmap in header["producers"]:
-            self._windows[(sender, producer_id)] = ProducerWindow.from_stored(
+        for sender, producer_id, topic, partition, epoch, highest, bitmap in header["windows"]:
+            self._windows[(sender, producer_id, topic, partition)] = ProducerWindow.from_stored(
                 epoch, highest, bytes.fromhex(bitmap)
             )
 
@@ -128,7 +137,7 @@ class JsonlSink(SinkBase):
         *,
         skipped_offsets: Mapping[TopicPartition, int] | None = None,
     ) -> WriteResult:
-        """Store a batch, its producers' windows and the group's next offsets as one segment.
+        """Store a batch, its replay windows and the group's next offsets as one segment.
 
         Args:
             group_id: Kafka consumer group whose offsets advance.
@@ -158,9 +167,9 @@ class JsonlSink(SinkBase):
                 "group": group_id,
                 "records": len(plan.fresh),
                 "offsets": [[t, p, o] for (t, p), o in sorted(offsets.items())],
-                "producers": [
-                    [s, p, w.epoch, w.highest, w.bitmap_bytes().hex()]
-                    for (s, p), w in sorted(plan.windows.items())
+                "windows": [
+                    [s, p, t, tp, w.epoch, w.highest, w.bitmap_bytes().hex()]
+                    for (s, p, t, tp), w in sorted(plan.windows.items())
                 ],
             }
             number = self._last_segment + 1
@@ -210,9 +219,9 @@ class JsonlSink(SinkBase):
 
     def _read_state(
         self, batch: Sequence[DeliveredRecord]
-    ) -> tuple[set[str], dict[ProducerKey, ProducerWindow]]:
+    ) -> tuple[set[str], dict[WindowKey, ProducerWindow]]:
         stored = {item.message_id for item in batch if item.message_id in self._ids}
-        keys = {item.producer_key for item in batch}
+        keys = {item.window_key for item in batch}
         return stored, {key: self._windows[key] for key in keys if key in self._windows}
 
     def count(self) -> int:
@@ -263,6 +272,9 @@ def _read_segment(path: Path) -> tuple[dict[str, Any], list[DeliveredRecord]]:
         header = json.loads(lines[0])
         if header.get("format") != _FORMAT or header.get("version") != _VERSION:
             raise _corrupt(path, "unknown format or version")
+        windows = header.get("windows")
+        if not isinstance(windows, list) or any(len(w) != _WINDOW_FIELDS for w in windows):
+            raise _corrupt(path, "the header has no replay windows per producer and partition")
         records = [DeliveredRecord.from_json_dict(json.loads(line)) for line in lines[1:]]
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise _corrupt(path, str(exc)) from exc

@@ -99,8 +99,17 @@ class DeliveredRecord:
 
     @property
     def producer_key(self) -> tuple[str, str]:
-        """``(sender, producer_id)``: whose replay window this record advances."""
+        """``(sender, producer_id)``: the authenticated producer that sealed this record."""
         return (self.sender, self.producer_id)
+
+    @property
+    def window_key(self) -> tuple[str, str, str, int]:
+        """``(sender, producer_id, topic, partition)``: whose replay window this record advances.
+
+        One window per producer *and partition*: Kafka keeps a partition in order, so within
+        it a producer's sequences only increase (see ``docs/sinks.md``).
+        """
+        return (self.sender, self.producer_id, self.topic, self.partition)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The record as a JSON-ready dict (``created_at`` in ISO 8601)."""
@@ -132,9 +141,10 @@ class ReplayVerdict(StrEnum):
     FRESH = "fresh"
     #: this message id is already stored: benign redelivery, ignore silently
     DUPLICATE = "duplicate"
-    #: a new message id reuses a (producer, epoch, sequence) already accepted
+    #: a new message id reuses a (producer, epoch, sequence) already accepted on its partition
     REPLAY = "replay"
-    #: an epoch older than the producer's newest, or a sequence below the window
+    #: an epoch older than the producer's newest on its partition, or a sequence below the
+    #: partition's window
     ROLLBACK = "rollback"
 
     @property
@@ -178,9 +188,9 @@ class WriteResult:
 class Sink(Protocol):
     """An exactly-once store for delivered records (SQLite, PostgreSQL, JSON-lines).
 
-    Records, per-producer replay state and the consumer group's next offsets change in one
-    atomic step, so after a crash at any point they agree: the consumer seeks to
-    :meth:`stored_offsets` and re-reads exactly what was not stored.
+    Records, replay state (per producer and partition) and the consumer group's next offsets
+    change in one atomic step, so after a crash at any point they agree: the consumer seeks
+    to :meth:`stored_offsets` and re-reads exactly what was not stored.
     """
 
     def stored_offsets(self, group_id: str) -> dict[TopicPartition, int]:

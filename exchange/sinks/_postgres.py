@@ -20,7 +20,7 @@ from psycopg import errors as pg_errors
 from exchange.sinks._base import BeforeCommitHook, SinkBase, check_group_id, check_items
 from exchange.sinks._dsn import redact_dsn, scrub
 from exchange.sinks._model import DeliveredRecord, SinkError, TopicPartition, WriteResult
-from exchange.sinks._replay import BatchPlan, ProducerKey, ProducerWindow, plan_batch
+from exchange.sinks._replay import BatchPlan, ProducerWindow, WindowKey, plan_batch
 from exchange.sinks._sql import (
     RECORD_COLUMNS,
     SCHEMA_VERSION,
@@ -28,6 +28,9 @@ from exchange.sinks._sql import (
     insert_records_sql,
     record_from_row,
     schema_statements,
+    select_window_sql,
+    upsert_windows_sql,
+    window_rows,
 )
 
 __all__ = ["PostgresSink"]
@@ -144,7 +147,7 @@ class PostgresSink(SinkBase):
         *,
         skipped_offsets: Mapping[TopicPartition, int] | None = None,
     ) -> WriteResult:
-        """Store a batch, its producers' windows and the group's next offsets atomically.
+        """Store a batch, its replay windows and the group's next offsets atomically.
 
         Args:
             group_id: Kafka consumer group whose offsets advance.
@@ -190,15 +193,7 @@ class PostgresSink(SinkBase):
                 insert_records_sql("%s"),
                 [_pg_row(item) for item in plan.fresh],
             )
-            cur.executemany(
-                "INSERT INTO producers VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (sender, producer_id) DO UPDATE SET epoch = excluded.epoch, "
-                "highest = excluded.highest, bitmap = excluded.bitmap",
-                [
-                    (s, p, w.epoch, w.highest, w.bitmap_bytes())
-                    for (s, p), w in plan.windows.items()
-                ],
-            )
+            cur.executemany(upsert_windows_sql("%s"), window_rows(plan.windows))
             cur.executemany(
                 "INSERT INTO offsets VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (group_id, topic, kafka_partition) "
@@ -211,7 +206,7 @@ class PostgresSink(SinkBase):
 
     def _read_state(
         self, batch: Sequence[DeliveredRecord]
-    ) -> tuple[set[str], dict[ProducerKey, ProducerWindow]]:
+    ) -> tuple[set[str], dict[WindowKey, ProducerWindow]]:
         try:
             with self._live().transaction():
                 return self._load(batch)
@@ -220,23 +215,17 @@ class PostgresSink(SinkBase):
 
     def _load(
         self, batch: Sequence[DeliveredRecord]
-    ) -> tuple[set[str], dict[ProducerKey, ProducerWindow]]:
+    ) -> tuple[set[str], dict[WindowKey, ProducerWindow]]:
         ids = sorted({item.message_id for item in batch})
         rows = self._conn.execute(
             "SELECT message_id FROM records WHERE message_id = ANY(%s)", (ids,)
         ).fetchall()
         stored = {str(row[0]) for row in rows}
-        windows: dict[ProducerKey, ProducerWindow] = {}
-        for sender, producer_id in sorted({item.producer_key for item in batch}):
-            row = self._conn.execute(
-                "SELECT epoch, highest, bitmap FROM producers "
-                "WHERE sender = %s AND producer_id = %s",
-                (sender, producer_id),
-            ).fetchone()
+        windows: dict[WindowKey, ProducerWindow] = {}
+        for key in sorted({item.window_key for item in batch}):
+            row = self._conn.execute(select_window_sql("%s"), key).fetchone()
             if row is not None:
-                windows[(sender, producer_id)] = ProducerWindow.from_stored(
-                    row[0], row[1], bytes(row[2])
-                )
+                windows[key] = ProducerWindow.from_stored(row[0], row[1], bytes(row[2]))
         return stored, windows
 
     def count(self) -> int:

@@ -1,9 +1,10 @@
-"""Per-producer anti-replay windows and the pure planning of one write batch.
+"""Anti-replay windows per producer and partition, and the pure planning of one write batch.
 
 Unstable module. The rules are the sliding window of IPsec ESP (RFC 4303 §3.4.3) and DTLS
-(RFC 9147 §4.5.1) keyed by ``(sender, producer_id)`` and reset by a newer producer epoch;
-``docs/sinks.md`` states them with their reasons. Every backend plans a batch here, inside
-its own transaction, so SQLite, PostgreSQL and JSON-lines cannot disagree on a verdict.
+(RFC 9147 §4.5.1) keyed by ``(sender, producer_id, topic, partition)`` and reset by a newer
+producer epoch; ``docs/sinks.md`` states them with their reasons. Every backend plans a batch
+here, inside its own transaction, so SQLite, PostgreSQL and JSON-lines cannot disagree on a
+verdict.
 """
 
 from __future__ import annotations
@@ -13,22 +14,23 @@ from dataclasses import dataclass, field
 
 from exchange.sinks._model import DeliveredRecord, ReplayVerdict, TopicPartition
 
-__all__ = ["WINDOW_SIZE", "BatchPlan", "ProducerKey", "ProducerWindow", "plan_batch"]
+__all__ = ["WINDOW_SIZE", "BatchPlan", "ProducerWindow", "WindowKey", "plan_batch"]
 
-#: Sequences a producer may be reordered by and still be accepted once. 1024 covers a
-#: producer spreading a linger batch over many partitions that a consumer reads interleaved;
-#: DTLS uses 64 and IPsec up to 1024 for the same reason.
+#: How far below the highest sequence seen on a partition a sequence is still remembered.
+#: Within one partition a producer's sequences only increase, so the window never has to
+#: absorb reordering; it bounds how old a message may be and still be told fresh from seen
+#: (DTLS uses 64, IPsec up to 1024).
 WINDOW_SIZE = 1024
 _MASK = (1 << WINDOW_SIZE) - 1
 _BITMAP_BYTES = WINDOW_SIZE // 8
 
-#: ``(sender, producer_id)``
-ProducerKey = tuple[str, str]
+#: ``(sender, producer_id, topic, partition)``: one window per producer and partition.
+WindowKey = tuple[str, str, str, int]
 
 
 @dataclass(frozen=True)
 class ProducerWindow:
-    """What a sink remembers about one producer: newest epoch, highest sequence, window.
+    """What a sink remembers of one producer on one partition: epoch, highest sequence, window.
 
     Bit ``i`` of ``bitmap`` is set when sequence ``highest - i`` of ``epoch`` was accepted,
     so bit 0 (``highest`` itself) is always set.
@@ -97,8 +99,8 @@ class BatchPlan:
 
     verdicts: list[ReplayVerdict] = field(default_factory=list)
     fresh: list[DeliveredRecord] = field(default_factory=list)
-    #: final window of every producer the batch advanced
-    windows: dict[ProducerKey, ProducerWindow] = field(default_factory=dict)
+    #: final window of every (producer, partition) the batch advanced
+    windows: dict[WindowKey, ProducerWindow] = field(default_factory=dict)
     #: next offset to read per partition touched (stored with max(): offsets never go back)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
@@ -107,7 +109,7 @@ def plan_batch(
     items: Sequence[DeliveredRecord],
     *,
     stored_ids: Container[str],
-    windows: Mapping[ProducerKey, ProducerWindow],
+    windows: Mapping[WindowKey, ProducerWindow],
     skipped_offsets: Mapping[TopicPartition, int] | None = None,
 ) -> BatchPlan:
     """Classify ``items`` in order against the stored state and earlier items of the batch.
@@ -115,7 +117,7 @@ def plan_batch(
     Args:
         items: the batch, in consumption order.
         stored_ids: message ids among ``items`` that the store already holds.
-        windows: stored windows of (at least) every producer in ``items``.
+        windows: stored windows of (at least) every ``window_key`` in ``items``.
         skipped_offsets: offsets of messages consumed but not written (quarantined).
 
     Returns:
@@ -132,7 +134,7 @@ def plan_batch(
             continue
         seen.add(item.message_id)
         plan.fresh.append(item)
-        key = item.producer_key
+        key = item.window_key
         window = current.get(key)
         if window is None:
             updated = ProducerWindow.first(item.producer_epoch, item.sequence)
@@ -157,12 +159,12 @@ def _verdict(
     item: DeliveredRecord,
     stored_ids: Container[str],
     seen: set[str],
-    windows: Mapping[ProducerKey, ProducerWindow],
+    windows: Mapping[WindowKey, ProducerWindow],
 ) -> ReplayVerdict:
     # The message id comes first: a redelivered envelope is benign whatever its sequence.
     if item.message_id in seen or item.message_id in stored_ids:
         return ReplayVerdict.DUPLICATE
-    window = windows.get(item.producer_key)
+    window = windows.get(item.window_key)
     if window is None:
         return ReplayVerdict.FRESH
     return window.classify(item.producer_epoch, item.sequence)

@@ -6,11 +6,12 @@ one layout; only the column types of the serial key, blobs and timestamps differ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from exchange.errors import ConfigurationError
 from exchange.sinks._model import DeliveredRecord, SinkError
+from exchange.sinks._replay import ProducerWindow, WindowKey
 
 __all__ = [
     "RECORD_COLUMNS",
@@ -20,6 +21,9 @@ __all__ = [
     "record_from_row",
     "record_row",
     "schema_statements",
+    "select_window_sql",
+    "upsert_windows_sql",
+    "window_rows",
 ]
 
 #: Bump together with a migration step in :func:`schema_statements`' callers.
@@ -40,6 +44,35 @@ RECORD_COLUMNS = (
     "created_at",
     "record_json",
 )
+
+
+def upsert_windows_sql(mark: str) -> str:
+    """Insert-or-replace of one ``replay_windows`` row, in :func:`window_rows` column order."""
+    marks = ", ".join([mark] * 7)
+    # Only constants and placeholders go into the statement; values are bound parameters.
+    return (
+        "INSERT INTO replay_windows (sender, producer_id, topic, kafka_partition, epoch, "  # noqa: S608
+        f"highest, bitmap) VALUES ({marks}) "
+        "ON CONFLICT (sender, producer_id, topic, kafka_partition) DO UPDATE SET "
+        "epoch = excluded.epoch, highest = excluded.highest, bitmap = excluded.bitmap"
+    )
+
+
+def select_window_sql(mark: str) -> str:
+    """``SELECT epoch, highest, bitmap`` of one window; bind a ``WindowKey`` to it."""
+    # Only the placeholder goes into the statement; the key is bound.
+    return (
+        f"SELECT epoch, highest, bitmap FROM replay_windows WHERE sender = {mark} "  # noqa: S608
+        f"AND producer_id = {mark} AND topic = {mark} AND kafka_partition = {mark}"
+    )
+
+
+def window_rows(windows: Mapping[WindowKey, ProducerWindow]) -> list[tuple[object, ...]]:
+    """Rows for :func:`upsert_windows_sql`, in key order (a stable lock order for PostgreSQL)."""
+    return [
+        (sender, producer_id, topic, partition, w.epoch, w.highest, w.bitmap_bytes())
+        for (sender, producer_id, topic, partition), w in sorted(windows.items())
+    ]
 
 
 def insert_records_sql(mark: str) -> str:
@@ -81,14 +114,17 @@ def schema_statements(*, serial: str, blob: str, timestamp: str) -> list[str]:
             created_at {timestamp} NOT NULL,
             record_json TEXT NOT NULL
         )""",
-        # One row per authenticated producer: the anti-replay state of docs/sinks.md.
-        f"""CREATE TABLE producers (
+        # One row per authenticated producer and partition it wrote to: the anti-replay
+        # state of docs/sinks.md.
+        f"""CREATE TABLE replay_windows (
             sender TEXT NOT NULL,
             producer_id TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            kafka_partition INTEGER NOT NULL,
             epoch BIGINT NOT NULL,
             highest BIGINT NOT NULL,
             bitmap {blob} NOT NULL,
-            PRIMARY KEY (sender, producer_id)
+            PRIMARY KEY (sender, producer_id, topic, kafka_partition)
         )""",
         """CREATE TABLE offsets (
             group_id TEXT NOT NULL,

@@ -15,7 +15,7 @@ from typing import Any
 
 from exchange.sinks._base import BeforeCommitHook, SinkBase, check_group_id, check_items
 from exchange.sinks._model import DeliveredRecord, SinkError, TopicPartition, WriteResult
-from exchange.sinks._replay import ProducerKey, ProducerWindow, plan_batch
+from exchange.sinks._replay import ProducerWindow, WindowKey, plan_batch
 from exchange.sinks._sql import (
     RECORD_COLUMNS,
     SCHEMA_VERSION,
@@ -24,6 +24,9 @@ from exchange.sinks._sql import (
     record_from_row,
     record_row,
     schema_statements,
+    select_window_sql,
+    upsert_windows_sql,
+    window_rows,
 )
 
 __all__ = ["SqliteSink"]
@@ -118,7 +121,7 @@ class SqliteSink(SinkBase):
         *,
         skipped_offsets: Mapping[TopicPartition, int] | None = None,
     ) -> WriteResult:
-        """Store a batch, its producers' windows and the group's next offsets atomically.
+        """Store a batch, its replay windows and the group's next offsets atomically.
 
         Args:
             group_id: Kafka consumer group whose offsets advance.
@@ -146,15 +149,7 @@ class SqliteSink(SinkBase):
                     insert_records_sql("?"),
                     [record_row(item) for item in plan.fresh],
                 )
-                self._conn.executemany(
-                    "INSERT INTO producers VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (sender, producer_id) DO UPDATE SET epoch = excluded.epoch, "
-                    "highest = excluded.highest, bitmap = excluded.bitmap",
-                    [
-                        (s, p, w.epoch, w.highest, w.bitmap_bytes())
-                        for (s, p), w in plan.windows.items()
-                    ],
-                )
+                self._conn.executemany(upsert_windows_sql("?"), window_rows(plan.windows))
                 self._conn.executemany(
                     "INSERT INTO offsets VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (group_id, topic, kafka_partition) "
@@ -174,7 +169,7 @@ class SqliteSink(SinkBase):
 
     def _read_state(
         self, batch: Sequence[DeliveredRecord]
-    ) -> tuple[set[str], dict[ProducerKey, ProducerWindow]]:
+    ) -> tuple[set[str], dict[WindowKey, ProducerWindow]]:
         try:
             # A deferred read transaction gives ids and windows from one snapshot.
             self._conn.execute("BEGIN")
@@ -187,7 +182,7 @@ class SqliteSink(SinkBase):
 
     def _load(
         self, batch: Sequence[DeliveredRecord]
-    ) -> tuple[set[str], dict[ProducerKey, ProducerWindow]]:
+    ) -> tuple[set[str], dict[WindowKey, ProducerWindow]]:
         ids = sorted({item.message_id for item in batch})
         stored: set[str] = set()
         for start in range(0, len(ids), _ID_CHUNK):
@@ -198,12 +193,9 @@ class SqliteSink(SinkBase):
                 chunk,
             )
             stored.update(row[0] for row in rows)
-        windows: dict[ProducerKey, ProducerWindow] = {}
-        for key in {item.producer_key for item in batch}:
-            row = self._conn.execute(
-                "SELECT epoch, highest, bitmap FROM producers WHERE sender = ? AND producer_id = ?",
-                key,
-            ).fetchone()
+        windows: dict[WindowKey, ProducerWindow] = {}
+        for key in {item.window_key for item in batch}:
+            row = self._conn.execute(select_window_sql("?"), key).fetchone()
             if row is not None:
                 windows[key] = ProducerWindow.from_stored(row[0], row[1], row[2])
         return stored, windows
