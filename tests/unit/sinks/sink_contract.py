@@ -18,7 +18,7 @@ import pytest
 
 from exchange.sinks import WINDOW_SIZE, DeliveredRecord, ReplayVerdict, WriteResult, open_sink
 from tests.unit.sinks.crash_child import GROUP
-from tests.unit.sinks.sink_data import TOPIC, make_record, make_stream
+from tests.unit.sinks.sink_data import TOPIC, make_record, make_stream, one_producer_by_partition
 
 __all__ = ["CHILD_CMD", "GROUP", "SinkContract", "SinkCrashContract", "next_offsets", "run_child"]
 
@@ -149,6 +149,76 @@ class SinkContract:
             assert sink.check(make_record(top - WINDOW_SIZE + 1)) is FRESH
             # A redelivery of a stored message is benign whatever its sequence.
             assert sink.check(make_record(0)) is DUPLICATE
+
+    def test_one_producer_read_partition_by_partition_is_all_fresh(self, sink_url: str) -> None:
+        # 3 * WINDOW_SIZE sequences round-robin over 3 partitions, each partition's backlog
+        # read whole before the next: across partitions the sequence jumps back by about
+        # 3 * WINDOW_SIZE, within one it only increases.
+        partitions = one_producer_by_partition(3 * WINDOW_SIZE, partitions=3)
+        with open_sink(sink_url) as sink:
+            for backlog in partitions:
+                for start in range(0, len(backlog), 500):
+                    batch = backlog[start : start + 500]
+                    assert sink.check_batch(batch) == (FRESH,) * len(batch)
+                    assert sink.write("g", batch).verdicts == (FRESH,) * len(batch)
+            assert sink.count() == 3 * WINDOW_SIZE
+            assert sink.stored_offsets("g") == {(TOPIC, p): WINDOW_SIZE for p in range(3)}
+            # The attacks keep their verdicts on each partition.
+            first, last = partitions[1][0], partitions[1][-1]
+            reused = make_record(last.sequence, message_id="reused", partition=1)
+            assert sink.check(reused) is REPLAY
+            old = make_record(first.sequence, message_id="old", partition=1)
+            assert sink.check(old) is ROLLBACK
+
+    def test_windows_are_per_topic_and_partition(self, sink_url: str) -> None:
+        top = 3 * WINDOW_SIZE
+        with open_sink(sink_url) as sink:
+            sink.write("g", [make_record(0), make_record(top)])
+            # Far below the window on the same partition: too old to tell, refused.
+            assert sink.check(make_record(5)) is ROLLBACK
+            # The producer's records on other partitions and topics have their own windows.
+            assert sink.check(make_record(5, partition=1)) is FRESH
+            assert sink.check(make_record(5, topic=f"{TOPIC}.other")) is FRESH
+            assert sink.write("g", [make_record(5, partition=1)]).verdicts == (FRESH,)
+            assert sink.check(make_record(5, partition=1, message_id="again")) is REPLAY
+            assert sink.check(make_record(top, message_id="again")) is REPLAY
+
+    def test_epoch_is_judged_per_partition(self, sink_url: str) -> None:
+        with open_sink(sink_url) as sink:
+            sink.write("g", [make_record(0, epoch=2, partition=0)])
+            # Epoch 1's records still unread on another partition are not rolled back...
+            assert sink.write("g", [make_record(7, epoch=1, partition=1)]).verdicts == (FRESH,)
+            # ...but an older epoch on a partition that saw a newer one is.
+            assert sink.check(make_record(8, epoch=1, partition=0)) is ROLLBACK
+            assert sink.write("g", [make_record(1, epoch=2, partition=1)]).verdicts == (FRESH,)
+            assert sink.check(make_record(8, epoch=1, partition=1)) is ROLLBACK
+
+    def test_copy_of_an_envelope_in_another_partition_is_stored_once(self, sink_url: str) -> None:
+        # The partition is not signed: an attacker can copy an envelope anywhere. Its message
+        # id is, so the copy is DUPLICATE (the consumer quarantines it as a replay because
+        # get() names other coordinates), and if the copy comes first the original is.
+        original = make_record(42, partition=0, offset=3)
+        copy = make_record(42, partition=2, offset=9)
+        with open_sink(sink_url) as sink:
+            assert sink.write("g", [original]).verdicts == (FRESH,)
+            assert sink.check(copy) is DUPLICATE
+            assert sink.write("g", [copy]).verdicts == (DUPLICATE,)
+            assert sink.count() == 1
+            stored = sink.get(copy.message_id)
+            assert stored is not None
+            assert (stored.partition, stored.offset) == (0, 3)
+            assert sink.stored_offsets("g") == {(TOPIC, 0): 4, (TOPIC, 2): 10}
+
+    def test_copy_arriving_before_its_original_is_stored_once(self, sink_url: str) -> None:
+        original = make_record(42, partition=0, offset=3)
+        copy = make_record(42, partition=2, offset=9)
+        with open_sink(sink_url) as sink:
+            assert sink.check_batch([copy, original]) == (FRESH, DUPLICATE)
+            assert sink.write("g", [copy, original]).verdicts == (FRESH, DUPLICATE)
+            assert sink.count() == 1
+            stored = sink.get(original.message_id)
+            assert stored is not None
+            assert (stored.partition, stored.offset) == (2, 9)
 
     def test_producers_have_separate_windows(self, sink_url: str) -> None:
         with open_sink(sink_url) as sink:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from exchange.sinks import DeliveredRecord
 
-__all__ = ["TOPIC", "make_record", "make_stream"]
+__all__ = ["TOPIC", "make_record", "make_stream", "one_producer_by_partition"]
 
 TOPIC = "exchange.mex-fgr.bilateral.seizure"
 _EPOCH_START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -21,6 +21,7 @@ def make_record(
     sender: str = "MEX-FGR",
     producer_id: str = "fgr-producer-1",
     epoch: int = 0,
+    topic: str = TOPIC,
     partition: int = 0,
     offset: int | None = None,
 ) -> DeliveredRecord:
@@ -34,7 +35,7 @@ def make_record(
         sequence=sequence,
         record_type="seizure",
         record_id=f"rec-{mid}",
-        topic=TOPIC,
+        topic=topic,
         partition=partition,
         offset=sequence if offset is None else offset,
         created_at=_EPOCH_START + timedelta(seconds=sequence),
@@ -66,3 +67,20 @@ def make_stream(count: int, *, producers: int = 2, partitions: int = 2) -> list[
         )
         next_offset[partition] += 1
     return stream
+
+
+def one_producer_by_partition(count: int, *, partitions: int) -> list[list[DeliveredRecord]]:
+    """One producer's ``count`` sequences spread round-robin over ``partitions``, per partition.
+
+    Item ``p`` is partition ``p`` in offset order: what a consumer that fetches one
+    partition's whole backlog before the next one sees (librdkafka often does). Within each
+    partition the sequences increase with gaps of ``partitions``; across partitions they jump
+    back by almost ``count``.
+    """
+    by_partition: list[list[DeliveredRecord]] = [[] for _ in range(partitions)]
+    for sequence in range(count):
+        partition = sequence % partitions
+        by_partition[partition].append(
+            make_record(sequence, partition=partition, offset=len(by_partition[partition]))
+        )
+    return by_partition

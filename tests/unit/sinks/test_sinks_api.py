@@ -115,6 +115,23 @@ def test_sqlite_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
 
 
+def test_sqlite_keeps_one_replay_window_per_producer_and_partition(tmp_path: Path) -> None:
+    with SqliteSink(tmp_path / "sink.db") as sink:
+        sink.write("g", [make_record(0, partition=0), make_record(1, partition=1)])
+        sink.write("g", [make_record(2, partition=0), make_record(3, topic="t2", partition=0)])
+        conn = sink._conn  # white-box: the stored layout is the point
+        info = conn.execute("PRAGMA table_info(replay_windows)").fetchall()
+        primary_key = [name for _, name, *_, pk in sorted(info, key=lambda c: c[-1]) if pk]
+        assert primary_key == ["sender", "producer_id", "topic", "kafka_partition"]
+        rows = conn.execute(
+            "SELECT topic, kafka_partition, highest FROM replay_windows ORDER BY topic, 2"
+        ).fetchall()
+        assert rows == [(make_record(0).topic, 0, 2), (make_record(0).topic, 1, 1), ("t2", 0, 3)]
+        assert (
+            conn.execute("SELECT name FROM sqlite_master WHERE name = 'producers'").fetchall() == []
+        )
+
+
 def test_record_round_trips_through_json() -> None:
     record = make_record(4)
     assert DeliveredRecord.from_json_dict(record.to_json_dict()) == record

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import signal
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 
 from exchange.sinks import JsonlSink, SinkError
 from tests.unit.sinks.sink_contract import run_child
-from tests.unit.sinks.sink_data import make_stream
+from tests.unit.sinks.sink_data import TOPIC, make_stream
 
 
 def test_each_batch_is_one_segment_and_a_no_op_batch_writes_none(tmp_path: Path) -> None:
@@ -71,3 +73,31 @@ def test_records_come_back_in_storage_order_across_segments(tmp_path: Path) -> N
             sink.write("g", stream[start : start + 5])
         assert list(sink.records()) == stream
         assert sink.get(stream[11].message_id) == stream[11]
+
+
+def test_the_header_keeps_one_window_per_producer_and_partition(tmp_path: Path) -> None:
+    with JsonlSink(tmp_path) as sink:
+        sink.write("g", make_stream(8, producers=2, partitions=2))
+    first = (tmp_path / "segments" / "000000000001.jsonl").read_text().splitlines()[0]
+    header = json.loads(first)
+    assert "producers" not in header
+    # [sender, producer_id, topic, partition, epoch, highest, bitmap hex], sorted by key
+    assert [row[:6] for row in header["windows"]] == [
+        ["MEX-FGR", "producer-0", TOPIC, 0, 0, 2],
+        ["MEX-FGR", "producer-0", TOPIC, 1, 0, 3],
+        ["MEX-FGR", "producer-1", TOPIC, 0, 0, 3],
+        ["MEX-FGR", "producer-1", TOPIC, 1, 0, 2],
+    ]
+    assert all(len(bytes.fromhex(row[6])) == 128 for row in header["windows"])
+
+
+def test_a_header_without_partition_windows_is_reported(tmp_path: Path) -> None:
+    # The pre-release layout kept one window per producer under "producers".
+    header = {"format": "exchange-sink-jsonl", "version": 1, "group": "g", "records": 0,
+              "offsets": [], "producers": [["MEX-FGR", "p", 0, 0, "00" * 128]]}  # fmt: skip
+    body = (json.dumps(header) + "\n").encode()
+    trailer = json.dumps({"sha256": hashlib.sha256(body).hexdigest()}) + "\n"
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segments" / "000000000001.jsonl").write_bytes(body + trailer.encode())
+    with pytest.raises(SinkError, match="no replay windows per producer and partition"):
+        JsonlSink(tmp_path)

@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange.errors import IntegrityReason
-from exchange.sinks import WINDOW_SIZE, ReplayVerdict
-from exchange.sinks._replay import ProducerWindow
+from exchange.sinks import WINDOW_SIZE, DeliveredRecord, ReplayVerdict
+from exchange.sinks._replay import ProducerWindow, WindowKey, plan_batch
+from tests.unit.sinks.sink_data import make_record, one_producer_by_partition
 
 FRESH, REPLAY, ROLLBACK = ReplayVerdict.FRESH, ReplayVerdict.REPLAY, ReplayVerdict.ROLLBACK
 
@@ -111,3 +112,38 @@ def test_window_matches_the_set_model(deliveries: list[tuple[int, int]]) -> None
                 if window is None
                 else window.accept(epoch, sequence)
             )
+
+
+def test_the_window_key_is_producer_topic_and_partition() -> None:
+    record = make_record(3, sender="USA-ATF", producer_id="atf-1", topic="t", partition=5)
+    assert record.window_key == ("USA-ATF", "atf-1", "t", 5)
+    assert record.producer_key == ("USA-ATF", "atf-1")
+
+
+#: One producer's 3 * WINDOW_SIZE sequences, round-robin over 3 partitions.
+_BY_PARTITION = one_producer_by_partition(3 * WINDOW_SIZE, partitions=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 700)), max_size=40))
+def test_any_interleaving_of_whole_partitions_is_all_fresh(reads: list[tuple[int, int]]) -> None:
+    """Kafka keeps each partition in order but may interleave partitions any way it likes:
+    however the consumer's fetches take turns, a legitimate stream is accepted entirely."""
+    cursors = [0, 0, 0]
+    order: list[DeliveredRecord] = []
+    for partition, count in [
+        *reads,
+        (0, 3 * WINDOW_SIZE),
+        (1, 3 * WINDOW_SIZE),
+        (2, 3 * WINDOW_SIZE),
+    ]:
+        backlog = _BY_PARTITION[partition]
+        order += backlog[cursors[partition] : cursors[partition] + count]
+        cursors[partition] = min(len(backlog), cursors[partition] + count)
+    assert len(order) == 3 * WINDOW_SIZE
+    windows: dict[WindowKey, ProducerWindow] = {}
+    for start in range(0, len(order), 256):  # in poll-sized batches, state carried over
+        plan = plan_batch(order[start : start + 256], stored_ids=(), windows=windows)
+        assert set(plan.verdicts) == {FRESH}
+        windows.update(plan.windows)
+    assert len(windows) == 3
