@@ -193,6 +193,28 @@ def test_replayed_envelope_is_quarantined(
     assert f"{topic}[{original.partition}]@{original.offset}" in (entry.detail or "")
 
 
+def test_replay_read_in_the_same_batch_as_its_original_is_quarantined_and_the_original_kept(
+    pki: Pki,  # noqa: F811
+    kafka_bootstrap: str,
+    topic_prefix: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    records = _seizures("MEX-FGR", "USA-ATF", 1, 4)
+    publish(pki, kafka_bootstrap, topic_prefix, "MEX-FGR", records)
+    topic = exchange_topic("MEX-FGR", Reach.CROSS_BORDER, "seizure", prefix=topic_prefix)
+    [original] = raw_messages(kafka_bootstrap, topic)
+    # Injected into the same partition before anyone consumed: one poll reads both copies.
+    offset = produce_raw(kafka_bootstrap, original, value=original.value)
+    with open_sink(f"sqlite:{tmp_path / 'atf.db'}") as sink:
+        summary = consume_until(pki, kafka_bootstrap, topic_prefix, "USA-ATF", sink, messages=2)
+        stored = list(sink.records())
+    assert summary.delivered == 1
+    assert summary.quarantined == Counter({IntegrityReason.REPLAY.value: 1})
+    assert [(r.partition, r.offset) for r in stored] == [(original.partition, original.offset)]
+    [entry] = read_quarantine(kafka_bootstrap, "USA-ATF", topic_prefix=topic_prefix)
+    assert entry.source_offset == offset
+
+
 def test_envelope_moved_to_another_agencys_topic_is_quarantined(
     pki: Pki,  # noqa: F811
     kafka_bootstrap: str,
