@@ -95,3 +95,23 @@ def test_dropped_connection_is_retriable_and_the_retry_reconnects(pg_url: str) -
         assert caught.value.retriable is True
         assert sink.write("g", [make_record(1)]).written == 1
         assert [r.sequence for r in sink.records()] == [0, 1]
+
+
+def test_one_replay_window_row_per_producer_and_partition(pg_url: str) -> None:
+    with PostgresSink(pg_url) as sink:
+        sink.write("g", [make_record(0, partition=0), make_record(1, partition=1)])
+        sink.write("g", [make_record(2, partition=0), make_record(3, topic="t2", partition=0)])
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        key = conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = 'replay_windows'::regclass AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)"
+        ).fetchall()
+        assert [name for (name,) in key] == ["sender", "producer_id", "topic", "kafka_partition"]
+        rows = conn.execute(
+            "SELECT topic, kafka_partition, highest FROM replay_windows ORDER BY topic, 2"
+        ).fetchall()
+        topic = make_record(0).topic
+        assert rows == [(topic, 0, 2), (topic, 1, 1), ("t2", 0, 3)]
+        assert conn.execute("SELECT to_regclass('producers')").fetchone() == (None,)
