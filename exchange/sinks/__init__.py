@@ -1,9 +1,9 @@
 """Exactly-once sinks for verified, decrypted records: SQLite, PostgreSQL, JSON-lines.
 
-A sink stores records, each producer's anti-replay window and the consumer group's next
-offsets in one atomic step, so a crash at any point loses nothing and duplicates nothing: on
-restart the consumer seeks to :meth:`Sink.stored_offsets` and re-reads exactly what was not
-stored. The rules for FRESH/DUPLICATE/REPLAY/ROLLBACK are in ``docs/sinks.md``.
+A sink stores records, the anti-replay windows (one per producer and partition) and the
+consumer group's next offsets in one atomic step, so a crash at any point loses nothing and
+duplicates nothing: on restart the consumer seeks to :meth:`Sink.stored_offsets` and re-reads
+exactly what was not stored. The rules for FRESH/DUPLICATE/REPLAY/ROLLBACK are in ``docs/sinks.md``.
 
 Example::
 

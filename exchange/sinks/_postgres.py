@@ -2,9 +2,10 @@
 
 Unstable module. Each batch is one SERIALIZABLE transaction: PostgreSQL then guarantees the
 result equals some serial order of all concurrent batches, so two consumers of one group (a
-zombie after a rebalance, or two partitions carrying the same producer) can never both accept
-one sequence or both insert one message id. A serialization failure or deadlock rolls the
-whole batch back and it is re-planned from scratch, a bounded number of times.
+zombie after a rebalance still writing a partition, or one envelope copied into two
+partitions) can never both accept one sequence or both insert one message id. A serialization
+failure or deadlock rolls the whole batch back and it is re-planned from scratch, a bounded
+number of times.
 """
 
 from __future__ import annotations
