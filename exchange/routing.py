@@ -9,6 +9,11 @@ Topic layout (see docs/decisions/0003-topic-topology.md):
     encrypted, never leaves its country's cluster.
 ``quarantine.<agency>``
     what an agency's consumer refused, with the original bytes and the reason code.
+``audit.<agency>``
+    the agency's audit log as published: entries, then the signed checkpoint covering them
+    (docs/audit.md, "On the bus").
+``receipts.<agency>``
+    signed delivery receipts addressed to the agency as a sender, one per settled message.
 
 Every name may carry a deployment prefix (``EXCHANGE_TOPIC_PREFIX``, e.g. ``staging.``) so
 several exchanges, or isolated test runs, can share one cluster.
@@ -37,12 +42,14 @@ __all__ = [
     "Reach",
     "RoutingRule",
     "RoutingTable",
+    "audit_topic",
     "check_prefix",
     "exchange_topic",
     "exchange_topic_regex",
     "parse_exchange_topic",
     "quarantine_topic",
     "reach_for",
+    "receipts_topic",
 ]
 
 _AGENCY = AGENCY_ID_PATTERN
@@ -112,6 +119,16 @@ def parse_exchange_topic(topic: str, *, prefix: str = "") -> tuple[str, Reach, s
 def quarantine_topic(agency_id: str, *, prefix: str = "") -> str:
     """The quarantine topic of ``agency_id``'s consumers."""
     return f"{check_prefix(prefix)}quarantine.{agency_id}"
+
+
+def audit_topic(agency_id: str, *, prefix: str = "") -> str:
+    """The topic ``agency_id``'s audit log (entries and checkpoints) is published to."""
+    return f"{check_prefix(prefix)}audit.{agency_id}"
+
+
+def receipts_topic(sender: str, *, prefix: str = "") -> str:
+    """The topic recipients send ``sender`` their signed delivery receipts on."""
+    return f"{check_prefix(prefix)}receipts.{sender}"
 
 
 _Pattern = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9*?-]{1,40}$")]

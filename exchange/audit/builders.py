@@ -1,13 +1,16 @@
 """Entries from what producers and consumers already hold: a verified header, a position.
 
 These helpers copy only identifiers and digests out of a
-:class:`~exchange.crypto.VerifiedEnvelope`; they never see plaintext, so neither can the log.
+:class:`~exchange.crypto.VerifiedEnvelope` (consumers) or a flushed
+:class:`~exchange.crypto.PendingEnvelope` (producers: what the sealer knows of its own
+envelope); they never see plaintext, so neither can the log.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 from exchange.audit.entry import (
     AuditEntry,
@@ -19,9 +22,10 @@ from exchange.audit.entry import (
     Outcome,
 )
 from exchange.audit.receipt import Receipt, receipt_digest
-from exchange.crypto import VerifiedEnvelope
+from exchange.crypto import EnvelopeHeader
 
 __all__ = [
+    "EnvelopeFacts",
     "delivery_entry",
     "key_change_entry",
     "publish_entry",
@@ -30,9 +34,26 @@ __all__ = [
 ]
 
 
+class EnvelopeFacts(Protocol):
+    """What an entry copies from an envelope: its signed header and digests.
+
+    Both :class:`~exchange.crypto.VerifiedEnvelope` and a flushed
+    :class:`~exchange.crypto.PendingEnvelope` provide it.
+    """
+
+    @property
+    def header(self) -> EnvelopeHeader: ...
+
+    @property
+    def signing_digest(self) -> bytes: ...
+
+    @property
+    def header_digest(self) -> bytes: ...
+
+
 def _from_envelope(
     kind: EntryKind,
-    verified: VerifiedEnvelope,
+    verified: EnvelopeFacts,
     *,
     log_agency: str,
     position: KafkaPosition | None,
@@ -53,7 +74,7 @@ def _from_envelope(
         record_id=record_id,
         record_type=h.record_type,
         signing_digest=verified.signing_digest,
-        header_digest=header_digest,
+        header_digest=verified.header_digest if header_digest is None else header_digest,
         commitment=h.commitment,
         position=position,
         handling=h.handling,
@@ -63,7 +84,7 @@ def _from_envelope(
 
 
 def publish_entry(
-    verified: VerifiedEnvelope,
+    verified: EnvelopeFacts,
     *,
     log_agency: str,
     position: KafkaPosition | None,
@@ -92,7 +113,7 @@ def publish_entry(
 
 
 def delivery_entry(
-    verified: VerifiedEnvelope,
+    verified: EnvelopeFacts,
     *,
     log_agency: str,
     position: KafkaPosition,
@@ -128,7 +149,7 @@ def quarantine_entry(
     position: KafkaPosition,
     reason: AuditReason,
     time: datetime,
-    verified: VerifiedEnvelope | None = None,
+    verified: EnvelopeFacts | None = None,
 ) -> AuditEntry:
     """The consumer's entry for a refused message; ids and digests only if it verified.
 

@@ -82,6 +82,10 @@ class Witness:
     def agency_id(self) -> str:
         return self._agency
 
+    def follows(self, log_agency: str) -> bool:
+        """Whether this witness cosigns ``log_agency``'s log."""
+        return log_agency in self._logs
+
     def state(self, log_agency: str) -> Checkpoint | None:
         """The checkpoint of ``log_agency`` this witness last cosigned, if any.
 

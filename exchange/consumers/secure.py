@@ -6,7 +6,8 @@ The consume path of DESIGN.md, per message::
     publishing right, expiry) -> topic binding -> addressed to me? (else skip, never decrypt)
     -> unwrap DEK + decrypt + commitment -> Avro decode by writer fingerprint -> pydantic
     -> signed handling summary == the record's handling -> replay/duplicate/order (sink)
-    -> sink (records + replay state + offsets in one transaction) -> commit
+    -> sink (records + replay state + offsets in one transaction)
+    -> audit: delivery entries (one fsync) + signed receipts to ``receipts.<sender>`` -> commit
 
 Any failure sends the original bytes with a reason code to ``quarantine.<agency>`` and
 consumption goes on. Exactly-once into the sink comes from the sink's own offsets: on
@@ -30,6 +31,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from exchange._internal.lifecycle import Lifecycle
+from exchange.audit import KafkaPosition
+from exchange.audit.agency import AgencyAudit
+from exchange.audit.pipeline import ConsumerAudit
+from exchange.audit_bus import ReceiptSender
 from exchange.crypto import Opener, VerifiedEnvelope
 from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
 from exchange.errors import IntegrityError, IntegrityReason, RecordValidationError
@@ -99,6 +104,11 @@ class SecureConsumer:
         config_overrides: extra librdkafka settings (security, tuning).
         metrics: where counters go.
         clock: injectable clock for expiry checks.
+        audit: the recipient's audit log: delivery entries after each sink transaction
+            (before the offset commit), a quarantine entry after each quarantine record,
+            and a signed receipt per settled addressed message sent to
+            ``receipts.<sender>``. ``None`` logs nothing. A log that cannot be written stops
+            the consumer. The caller owns and closes ``audit``.
 
     Example::
 
@@ -123,6 +133,7 @@ class SecureConsumer:
         config_overrides: Mapping[str, Any] | None = None,
         metrics: ExchangeMetrics = DEFAULT_METRICS,
         clock: Callable[[], datetime] | None = None,
+        audit: AgencyAudit | None = None,
     ) -> None:
         if not 1 <= batch_size <= 10_000:
             raise ValueError(f"got batch_size={batch_size}, expected 1..10000")
@@ -159,6 +170,15 @@ class SecureConsumer:
             admin_config=connection,
         )
         self._prefix = check_prefix(topic_prefix)
+        self._audit: ConsumerAudit | None = None
+        if audit is not None:
+            if audit.agency_id != self._agency:
+                raise ValueError(f"got {audit.agency_id}'s audit log, expected {self._agency}'s")
+            receipts = ReceiptSender(
+                bootstrap=bootstrap, agency_id=self._agency, topic_prefix=self._prefix,
+                config_overrides=connection,
+            )  # fmt: skip
+            self._audit = ConsumerAudit(audit, recipient, receipts, self._clock)
         self._consumer.subscribe([exchange_topic_regex(self._prefix)], on_assign=self._on_assign)
         self.summary = ConsumeSummary()
         self._lifecycle = Lifecycle("SecureConsumer")
@@ -333,8 +353,7 @@ class SecureConsumer:
                     continue
                 refusal = self._replay_refusal(outcome, verdict, coords, seen_here)
                 if refusal is None:
-                    self.summary.duplicates += 1
-                    self._metrics.duplicates.labels(recipient=self._agency).inc()
+                    self._redelivered(msg, outcome)
                 else:
                     self._quarantine_message(msg, refusal)
             tp = (coords[0], coords[1])
@@ -344,14 +363,7 @@ class SecureConsumer:
         )
         for (msg, stored), verdict in zip(to_store, result.verdicts, strict=True):
             if verdict is ReplayVerdict.FRESH:
-                self.summary.delivered += 1
-                self._metrics.delivered.labels(
-                    recipient=self._agency,
-                    sender=stored.item.sender,
-                    record_type=stored.item.record_type,
-                ).inc()
-                if self._handler is not None:
-                    self._handler(stored.item, stored.record)
+                self._delivered(msg, stored)
             elif verdict.integrity_reason is not None:
                 # Another consumer sharing this sink stored the sequence between check and
                 # write; the offset has advanced, so quarantine now to keep the evidence.
@@ -363,7 +375,35 @@ class SecureConsumer:
                         stored.verified,
                     ),
                 )
+        if self._audit is not None:
+            # After the sink committed, before the offset commit: a crash in between
+            # redelivers the batch, and the redelivery is logged as a duplicate.
+            self._audit.finish_batch()
         self._commit(batch)
+
+    def _delivered(self, msg: Message, stored: _Accepted) -> None:
+        self.summary.delivered += 1
+        self._metrics.delivered.labels(
+            recipient=self._agency,
+            sender=stored.item.sender,
+            record_type=stored.item.record_type,
+        ).inc()
+        if self._audit is not None:
+            self._audit.delivered(
+                _position(msg), stored.verified, record_id=stored.item.record_id, duplicate=False
+            )
+        if self._handler is not None:
+            self._handler(stored.item, stored.record)
+
+    def _redelivered(self, msg: Message, accepted: _Accepted) -> None:
+        # The same envelope at the offset it was stored from: a benign redelivery.
+        self.summary.duplicates += 1
+        self._metrics.duplicates.labels(recipient=self._agency).inc()
+        if self._audit is not None:
+            self._audit.delivered(
+                _position(msg), accepted.verified, record_id=accepted.item.record_id,
+                duplicate=True,
+            )  # fmt: skip
 
     def _replay_refusal(
         self,
@@ -410,6 +450,8 @@ class SecureConsumer:
             message_id=None if verified is None else str(verified.message_id),
         )
         self._quarantine.write(entry)
+        if self._audit is not None:
+            self._audit.quarantined(_position(msg), refusal.reason, verified)
         self._count_quarantine(refusal.reason)
         logger.warning(
             "quarantined %s[%d]@%d: %s",
@@ -448,3 +490,7 @@ class SecureConsumer:
             if offset is not None:
                 tp.offset = offset
         consumer.assign(partitions)
+
+
+def _position(msg: Message) -> KafkaPosition:
+    return KafkaPosition(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from exchange.crypto.dek import EpochPolicy
-from exchange.crypto.header import DerivedFrom
+from exchange.crypto.envelope import aad
+from exchange.crypto.header import DerivedFrom, EnvelopeHeader
 from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
 from exchange.crypto.seal import DEFAULT_TTL, Sealer, _Leaf
 from exchange.policy import HandlingSummary
@@ -19,12 +20,20 @@ __all__ = ["BatchSealer", "PendingEnvelope"]
 
 
 class PendingEnvelope:
-    """The future result of :meth:`BatchSealer.add`; ready after the batch is flushed."""
+    """The future result of :meth:`BatchSealer.add`; ready after the batch is flushed.
 
-    __slots__ = ("_value",)
+    Besides the envelope bytes it exposes what the sealer already knows about its own
+    envelope (the signed header and its digests), so a producer can write audit entries
+    without verifying what it just sealed.
+    """
+
+    __slots__ = ("_header", "_header_digest", "_signing_digest", "_value")
 
     def __init__(self) -> None:
         self._value: bytes | None = None
+        self._header: EnvelopeHeader | None = None
+        self._signing_digest = b""
+        self._header_digest = b""
 
     def done(self) -> bool:
         return self._value is not None
@@ -38,6 +47,43 @@ class PendingEnvelope:
         if self._value is None:
             raise RuntimeError("the batch has not been flushed; call flush() first")
         return self._value
+
+    @property
+    def header(self) -> EnvelopeHeader:
+        """The signed header (the same a verifier gets).
+
+        Raises:
+            RuntimeError: the batch has not been flushed yet.
+        """
+        if self._header is None:
+            raise RuntimeError("the batch has not been flushed; call flush() first")
+        return self._header
+
+    @property
+    def signing_digest(self) -> bytes:
+        """The envelope signing digest ``d`` (``VerifiedEnvelope.signing_digest``).
+
+        Raises:
+            RuntimeError: the batch has not been flushed yet.
+        """
+        self.result()
+        return self._signing_digest
+
+    @property
+    def header_digest(self) -> bytes:
+        """``h_hdr``, the digest of the signed header bytes (``VerifiedEnvelope.header_digest``).
+
+        Raises:
+            RuntimeError: the batch has not been flushed yet.
+        """
+        self.result()
+        return self._header_digest
+
+    def _resolve(self, value: bytes, leaf: _Leaf) -> None:
+        self._header = leaf.header
+        self._signing_digest = leaf.digest
+        self._header_digest = aad(leaf.header.suite, leaf.header_bytes)
+        self._value = value
 
     def __repr__(self) -> str:
         return f"PendingEnvelope(done={self.done()})"
@@ -169,7 +215,7 @@ class BatchSealer:
             return 0
         leaves, pending = self._leaves, self._pending
         self._leaves, self._pending, self._first = [], [], None
-        for future, blob in zip(pending, self._sealer._finish(leaves), strict=True):
-            future._value = blob
+        for future, leaf, blob in zip(pending, leaves, self._sealer._finish(leaves), strict=True):
+            future._resolve(blob, leaf)
         self.batches_signed += 1
         return len(leaves)

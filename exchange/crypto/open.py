@@ -246,5 +246,7 @@ class Opener:
             )
         except PolicyError:
             raise _fail(R.HANDLING_VIOLATION) from None
-        verified = VerifiedEnvelope(h, key, digest, root, s.batch_size, s.leaf_index)
+        verified = VerifiedEnvelope(
+            h, key, digest, root, s.batch_size, s.leaf_index, aad(h.suite, raw.header_bytes)
+        )
         return verified, raw

@@ -21,6 +21,7 @@ class VerifiedEnvelope:
         sender_key: the sender key generation that signed it (valid at ``header.created_at``).
         signing_digest: the leaf data; cite it as provenance of derived records.
         batch_root: the signed Merkle root; ``batch_size``/``leaf_index`` place the leaf.
+        header_digest: ``h_hdr``, the digest of the signed header bytes (audit entries).
     """
 
     header: EnvelopeHeader
@@ -29,6 +30,7 @@ class VerifiedEnvelope:
     batch_root: bytes
     batch_size: int
     leaf_index: int
+    header_digest: bytes
 
     @property
     def message_id(self) -> uuid.UUID:

@@ -4,7 +4,7 @@ One path for every record (DESIGN.md, "Data flow")::
 
     record (pydantic) -> Avro bytes -> recipients = routing ∩ handling ∩ --to
         -> BatchSealer (DEK epoch + one signature per batch) -> Kafka (idempotent, acks=all)
-        -> delivery report -> metrics
+        -> delivery report -> metrics -> audit entry (``publish``, one fsync per poll/flush)
 
 A record that the sender may not address to a recipient is refused with a
 :class:`~exchange.errors.PolicyError` before anything is sealed or sent.
@@ -25,6 +25,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from exchange._internal.lifecycle import Lifecycle
+from exchange.audit import KafkaPosition
+from exchange.audit.agency import AgencyAudit
+from exchange.audit.pipeline import ProducerAuditQueue
 from exchange.crypto import BatchSealer, DerivedFrom, EpochPolicy, PendingEnvelope
 from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
 from exchange.errors import BrokerError, PolicyError
@@ -111,6 +114,10 @@ class SecureProducer:
             are pinned (see :func:`exchange.kafka_clients.producer_config`).
         metrics: where counters go.
         clock: injectable clock (aware UTC datetimes).
+        audit: the sender's audit log: every delivery report becomes a ``publish`` entry
+            (appended with one fsync per :meth:`poll`/:meth:`flush`, checkpointed on
+            :meth:`flush`). ``None`` logs nothing. A log that cannot be written stops the
+            producer (the error propagates). The caller owns and closes ``audit``.
 
     Example::
 
@@ -137,6 +144,7 @@ class SecureProducer:
         config_overrides: Mapping[str, Any] | None = None,
         metrics: ExchangeMetrics = DEFAULT_METRICS,
         clock: Callable[[], datetime] | None = None,
+        audit: AgencyAudit | None = None,
     ) -> None:
         self._sender = sender
         self._agency = sender.agency_id
@@ -164,6 +172,9 @@ class SecureProducer:
         self._lock = threading.Lock()  # delivery callbacks run on the polling thread
         self._metrics = metrics
         self._types = {rt.model: rt for rt in record_types()}
+        self._audit = None if audit is None else ProducerAuditQueue(audit)
+        if audit is not None and audit.agency_id != self._agency:
+            raise ValueError(f"got {audit.agency_id}'s audit log, expected {self._agency}'s")
         self._lifecycle = Lifecycle("SecureProducer")
         self._observe_key()
 
@@ -265,6 +276,8 @@ class SecureProducer:
             self._sealer.flush()
             self._produce_sealed()
         self._producer.poll(timeout)
+        if self._audit is not None:
+            self._audit.drain()
 
     def _observe_key(self) -> None:
         now = self._clock()
@@ -280,6 +293,9 @@ class SecureProducer:
         self._produce_sealed()
         self._observe_key()
         remaining = self._producer.flush(timeout)
+        if self._audit is not None:
+            # Failed deliveries are logged too (outcome failed), before raising below.
+            self._audit.drain(checkpoint=True)
         if remaining:
             raise BrokerError(f"{remaining} envelope(s) still undelivered after {timeout:.0f} s")
         if self._summary.failed:
@@ -308,6 +324,8 @@ class SecureProducer:
             # Already failing: deliver what was sealed, but don't mask the original error.
             self._lifecycle.close()
             self._producer.flush(10)
+            if self._audit is not None:
+                self._audit.drain()
 
     def record_type_of(self, record: ExchangeRecord) -> RecordType:
         """The record type a model instance is published as.
@@ -353,6 +371,17 @@ class SecureProducer:
                 else:
                     self._summary.failed.append(f"{msg.topic()}: {err.str()}")
                     self._metrics.publish_failed.labels(self._agency, err.name()).inc()
+                if self._audit is not None:
+                    position = (
+                        KafkaPosition(
+                            msg.topic() or item.topic, msg.partition() or 0, msg.offset() or 0
+                        )
+                        if err is None
+                        else None
+                    )
+                    self._audit.delivered(
+                        item.pending, position=position, record_id=item.key, failed=err is not None
+                    )
 
         while True:
             try:
