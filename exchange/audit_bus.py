@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from exchange.audit.agency import AgencyAudit
+from exchange.audit.auditor import Evidence, ObservedMessage
 from exchange.audit.collect import ReceiptTally, collect_receipts
 from exchange.crypto.keys import TrustResolver
 from exchange.errors import BrokerError
 from exchange.kafka_clients import KAFKA_LOGGER, broker_error, producer_config
-from exchange.routing import audit_topic, receipts_topic
+from exchange.routing import audit_topic, parse_exchange_topic, receipts_topic
 from exchange.topics import TopicSpec, ensure_topics
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "TopicDump",
     "TopicMessage",
     "collect_receipts_from_bus",
+    "gather_evidence",
     "list_topics",
     "read_topic",
 ]
@@ -296,3 +298,41 @@ def collect_receipts_from_bus(
     topic = receipts_topic(audit.agency_id, prefix=topic_prefix)
     dump = read_topic(bootstrap, topic, config_overrides=config_overrides)
     return collect_receipts(audit, [m.value for m in dump.messages], trust=trust)
+
+
+def gather_evidence(
+    bootstrap: str,
+    *,
+    topic_prefix: str = "",
+    config_overrides: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Evidence:
+    """Read every exchange, receipt and audit topic under ``topic_prefix`` for the auditor.
+
+    Raises:
+        BrokerError: a topic could not be read to its end.
+    """
+    evidence = Evidence()
+    receipts_head = f"{topic_prefix}receipts."
+    audit_head = f"{topic_prefix}audit."
+    for topic in list_topics(bootstrap, config_overrides=config_overrides):
+        if parse_exchange_topic(topic, prefix=topic_prefix) is not None:
+            progress(f"reading {topic}")
+            dump = read_topic(bootstrap, topic, config_overrides=config_overrides)
+            for p, marks in dump.watermarks.items():
+                evidence.watermarks[(topic, p)] = marks
+            evidence.envelopes += [
+                ObservedMessage(m.topic, m.partition, m.offset, m.timestamp_ms, m.value)
+                for m in dump.messages
+            ]
+        elif topic.startswith(receipts_head):
+            dump = read_topic(bootstrap, topic, config_overrides=config_overrides)
+            sender = topic.removeprefix(receipts_head)
+            evidence.receipts[sender] = [m.value for m in dump.messages]
+        elif topic.startswith(audit_head):
+            dump = read_topic(bootstrap, topic, config_overrides=config_overrides)
+            agency = topic.removeprefix(audit_head)
+            evidence.published_checkpoints[agency] = [
+                (f"{topic}@{m.offset}", m.value) for m in dump.messages if m.kind == KIND_CHECKPOINT
+            ]
+    return evidence

@@ -6,6 +6,12 @@ publishes a seeded corpus of every record family from its originating agencies (
 on its own suite, so all three suites are on the wire), consumes every agency's feed into its
 own SQLite sink concurrently, and reports per agency what was sent, addressed, delivered,
 skipped unread and quarantined.
+
+With ``audit_root`` (the CLI passes ``$EXCHANGE_HOME/audit``) every agency logs what it did
+(publish, delivery, quarantine entries), recipients send signed receipts that the senders
+then collect and log, and each country's demo agencies witness the other country's logs
+(a direct library call: both countries run in this one process; see
+:mod:`exchange.audit.witnessing`). ``exchange audit verify`` then checks all of it.
 """
 
 from __future__ import annotations
@@ -13,9 +19,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from exchange.audit import Witness, WitnessPolicy
+from exchange.audit.agency import AgencyAudit
+from exchange.audit.note import AgencyNoteSigner
+from exchange.audit.witnessing import (
+    AuditHome,
+    WitnessOutcome,
+    load_witness_policies,
+    witness_logs,
+    write_witness_policies,
+)
+from exchange.audit_bus import AuditTopicWriter, collect_receipts_from_bus
 from exchange.consumers.secure import SecureConsumer
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.pki import (
@@ -81,6 +100,11 @@ class DemoReport:
     sinks: dict[str, str] = field(default_factory=dict)
     #: Deliveries addressed per (record type, sender country, recipient country).
     flows: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: Where the audit logs are (None: the demo ran without audit).
+    audit_root: Path | None = None
+    receipts_logged: int = 0
+    cosignatures: int = 0
+    witness_refusals: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -133,11 +157,18 @@ def run_demo(
     metrics: ExchangeMetrics | None = None,
     progress: Callable[[str], None] = lambda _: None,
     consume_timeout: float = 120.0,
+    audit_root: Path | None = None,
+    witness_quorum: int = 2,
 ) -> DemoReport:
     """Publish a corpus from both countries and consume every agency's feed.
 
+    Args:
+        audit_root: keep audit logs, receipts and witness state here (None: no audit).
+        witness_quorum: cosignatures of the counterpart country's demo agencies each log
+            needs (written to the witness policy file when there is none).
+
     Raises:
-        ExchangeError: setting up the PKI, publishing or consuming failed.
+        ExchangeError: setting up the PKI, publishing, consuming or auditing failed.
     """
     metrics = metrics or ExchangeMetrics()
     corpus = generate_corpus(seed, cases=cases)
@@ -148,20 +179,27 @@ def run_demo(
     routing = _routing(routing_path, trust.agencies())
     tallies = {a: AgencyTally(a) for a in agencies}
     flows: dict[tuple[str, str, str], int] = {}
+    providers = {a: FileKeyProvider.from_home(home, a, passphrase) for a in agencies}
+    ah = None if audit_root is None else AuditHome(audit_root)
+    if ah is not None and not ah.policy_path.exists():
+        write_witness_policies(ah.policy_path, _demo_policies(witness_quorum))
+
+    def audit_of(agency: str) -> AgencyAudit | nullcontext[None]:
+        if ah is None:
+            return nullcontext()
+        writer = AuditTopicWriter(bootstrap=bootstrap, agency_id=agency, topic_prefix=topic_prefix)
+        return AgencyAudit.open(ah.log_dir(agency), providers[agency], publisher=writer)
 
     progress("publishing signed and encrypted records")
     began = time.monotonic()
-    by_sender: dict[str, list[ExchangeRecord]] = {}
-    for record in corpus.records():
-        by_sender.setdefault(record.handling.originator.agency_id, []).append(record)
-    for index, (sender, records) in enumerate(sorted(by_sender.items())):
+    for index, (sender, records) in enumerate(_by_sender(corpus)):
         # Senders take turns on the three suites, so all of them are on the wire.
         tally = tallies[sender]
         tally.suite = _SUITES[index % len(_SUITES)]
-        provider = FileKeyProvider.from_home(home, sender, passphrase)
-        with SecureProducer(
-            bootstrap=bootstrap, sender=provider, trust=trust, routing=routing,
+        with audit_of(sender) as audit, SecureProducer(
+            bootstrap=bootstrap, sender=providers[sender], trust=trust, routing=routing,
             suite=tally.suite or SuiteId.CLASSIC, topic_prefix=topic_prefix, metrics=metrics,
+            audit=audit,
         ) as producer:  # fmt: skip
             for record in records:
                 try:
@@ -186,10 +224,9 @@ def run_demo(
     def consume(agency: str) -> None:
         # Runs in a worker thread: the sink's connection is opened (and used) in this thread.
         tally = tallies[agency]
-        provider = FileKeyProvider.from_home(home, agency, passphrase)
-        with open_sink(sinks[agency]) as sink, SecureConsumer(
-            bootstrap=bootstrap, recipient=provider, trust=trust, sink=sink,
-            topic_prefix=topic_prefix, metrics=metrics,
+        with open_sink(sinks[agency]) as sink, audit_of(agency) as audit, SecureConsumer(
+            bootstrap=bootstrap, recipient=providers[agency], trust=trust, sink=sink,
+            topic_prefix=topic_prefix, metrics=metrics, audit=audit,
         ) as consumer:  # fmt: skip
             summary = consumer.run(
                 should_stop=lambda: (
@@ -207,12 +244,90 @@ def run_demo(
     with ThreadPoolExecutor(max_workers=len(agencies), thread_name_prefix="demo") as pool:
         for future in [pool.submit(consume, a) for a in agencies if tallies[a].addressed]:
             future.result()
+    consume_seconds = time.monotonic() - began
+    receipts, outcomes = (0, []) if ah is None else _finish_audit(
+        ah, senders=sorted(a for a in agencies if tallies[a].sent), providers=providers,
+        trust=trust, bootstrap=bootstrap, topic_prefix=topic_prefix, progress=progress,
+    )  # fmt: skip
     return DemoReport(
         tallies=tallies,
         records=sum(t.sent for t in tallies.values()),
         publish_seconds=publish_seconds,
-        consume_seconds=time.monotonic() - began,
+        consume_seconds=consume_seconds,
         pki_created=created,
         sinks=sinks,
         flows=flows,
+        audit_root=audit_root,
+        receipts_logged=receipts,
+        cosignatures=sum(1 for o in outcomes if o.refused is None),
+        witness_refusals=[
+            f"{o.witness} on {o.log_agency}: {o.refused}" for o in outcomes if o.refused
+        ],
     )
+
+
+def _by_sender(corpus: SampleCorpus) -> list[tuple[str, list[ExchangeRecord]]]:
+    by_sender: dict[str, list[ExchangeRecord]] = {}
+    for record in corpus.records():
+        by_sender.setdefault(record.handling.originator.agency_id, []).append(record)
+    return sorted(by_sender.items())
+
+
+def _finish_audit(
+    ah: AuditHome,
+    *,
+    senders: list[str],
+    providers: dict[str, FileKeyProvider],
+    trust: TrustStore,
+    bootstrap: str,
+    topic_prefix: str,
+    progress: Callable[[str], None],
+) -> tuple[int, list[WitnessOutcome]]:
+    """Senders collect and log their receipts; then every witness cosigns what it follows."""
+    progress("collecting receipts; witnesses cosigning the other country's checkpoints")
+    logged = 0
+    for sender in senders:
+        writer = AuditTopicWriter(bootstrap=bootstrap, agency_id=sender, topic_prefix=topic_prefix)
+        with AgencyAudit.open(ah.log_dir(sender), providers[sender], publisher=writer) as audit:
+            logged += collect_receipts_from_bus(
+                audit, bootstrap=bootstrap, trust=trust, topic_prefix=topic_prefix
+            ).logged
+    return logged, _witness(ah, trust, providers)
+
+
+def _demo_policies(quorum: int) -> dict[str, WitnessPolicy]:
+    """Each country's logs are witnessed by the other country's demo agencies."""
+    by_country: dict[str, set[str]] = {}
+    for agency in DEMO_AGENCIES:
+        by_country.setdefault(agency.split("-", 1)[0], set()).add(agency)
+    return {
+        country: WitnessPolicy(frozenset(w), quorum)
+        for country in by_country
+        for other, w in by_country.items()
+        if other != country
+    }
+
+
+def _witness(
+    ah: AuditHome, trust: TrustStore, providers: dict[str, FileKeyProvider]
+) -> list[WitnessOutcome]:
+    policies = load_witness_policies(ah.policy_path)
+    logs = ah.logs()
+    now = datetime.now(UTC)
+    outcomes: list[WitnessOutcome] = []
+    for witness_id in sorted({w for p in policies.values() for w in p.witnesses}):
+        follows = {a: d for a, d in logs.items() if witness_id in _policy_of(policies, a)}
+        provider = providers.get(witness_id)
+        if not follows or provider is None:
+            continue
+        witness = Witness(
+            ah.witness_dir(witness_id), signer=AgencyNoteSigner(provider, at=now), trust=trust,
+            logs=follows,
+        )  # fmt: skip
+        outcomes += witness_logs(witness, follows, now=now)
+    return outcomes
+
+
+def _policy_of(policies: dict[str, WitnessPolicy], agency: str) -> frozenset[str]:
+    policy = policies.get(agency.split("-", 1)[0])
+    return frozenset() if policy is None else policy.witnesses

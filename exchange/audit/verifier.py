@@ -49,6 +49,22 @@ class FindingKind(StrEnum):
     CHECKPOINT_BEYOND_LOG = "checkpoint_beyond_log"
     FORK = "fork"
     UNCHECKPOINTED_ENTRIES = "uncheckpointed_entries"
+    # Across logs and the bus (exchange.audit.auditor, docs/audit.md "Auditing the exchange").
+    NO_WITNESS_POLICY = "no_witness_policy"
+    BAD_ENVELOPE = "bad_envelope"
+    NOT_IN_LOG = "not_in_log"
+    LOG_MISMATCH = "log_mismatch"
+    NOT_WITNESSED = "not_witnessed"
+    UNACCOUNTED_OFFSET = "unaccounted_offset"
+    MISSING_ENVELOPE = "missing_envelope"
+    HANDLING_VIOLATION = "handling_violation"
+    RE_RELEASE = "re_release"
+    UNKNOWN_PARENT = "unknown_parent"
+    DELIVERY_WITHOUT_PUBLISH = "delivery_without_publish"
+    BAD_RECEIPT = "bad_receipt"
+    MISSING_RECEIPT = "missing_receipt"
+    RECEIPT_NOT_LOGGED = "receipt_not_logged"
+    BUNDLE_MISMATCH = "bundle_mismatch"
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 def _register() -> None:
     # Imported here so that `exchange --help` stays fast and each module stays independent.
     from exchange.cli import (  # noqa: PLC0415
+        audit,
         broker,
         consume,
         demo,
@@ -75,6 +76,7 @@ def _register() -> None:
         schemas,
     )
 
+    cli.add_command(audit.audit)
     cli.add_command(broker.broker)
     cli.add_command(demo.demo)
     cli.add_command(envelope.envelope)

@@ -13,13 +13,22 @@ from pathlib import Path
 
 import click
 
+from exchange.audit.agency import AgencyAudit
+from exchange.audit_bus import AuditTopicWriter
 from exchange.cli.pki import passphrase_from_settings
 from exchange.crypto.pki import FileKeyProvider, PkiLayout, TrustStore
 from exchange.errors import ConfigurationError
 from exchange.routing import RoutingTable
 from exchange.settings import ExchangeSettings
 
-__all__ = ["AGENCY_OPTION", "Agency", "load_agency", "load_routing", "resolve_bootstrap"]
+__all__ = [
+    "AGENCY_OPTION",
+    "Agency",
+    "load_agency",
+    "load_routing",
+    "open_audit",
+    "resolve_bootstrap",
+]
 
 # Same shape as exchange.routing's agency ids; checked here so a typo fails before any I/O.
 _AGENCY_ID = re.compile(r"^[A-Z]{3}(?:-[A-Z0-9]{2,16}){1,3}$")
@@ -109,3 +118,19 @@ def load_routing(path: Path) -> RoutingTable:
             "senders, record_types, recipients) or set EXCHANGE_ROUTING_FILE"
         )
     return RoutingTable.load(path)
+
+
+def open_audit(settings: ExchangeSettings, agency: Agency, bootstrap: str) -> AgencyAudit:
+    """``agency``'s audit log under ``$EXCHANGE_HOME/audit/logs``, published to its topic.
+
+    Audit is always on for the CLI: entries are never skipped (docs/audit.md).
+
+    Raises:
+        AuditStorageError: another process writes the log, or the disk failed.
+        BrokerError: the audit topic cannot be created.
+    """
+    writer = AuditTopicWriter(
+        bootstrap=bootstrap, agency_id=agency.agency_id, topic_prefix=settings.topic_prefix
+    )
+    directory = settings.home / "audit" / "logs" / agency.agency_id
+    return AgencyAudit.open(directory, agency.keys, publisher=writer)

@@ -21,7 +21,7 @@ from types import FrameType
 
 import click
 
-from exchange.cli._agency import AGENCY_OPTION, load_agency, resolve_bootstrap
+from exchange.cli._agency import AGENCY_OPTION, load_agency, open_audit, resolve_bootstrap
 from exchange.cli._context import CliContext, pass_cli
 from exchange.consumers.secure import ConsumeSummary, SecureConsumer
 from exchange.metrics import serve_metrics
@@ -137,10 +137,11 @@ def consume(
     overrides = {"group.instance.id": instance_id} if instance_id else None
     with (
         open_sink(sink_url) as sink,
+        open_audit(settings, me, bootstrap) as audit,
         SecureConsumer(
             bootstrap=bootstrap, recipient=me.keys, trust=me.trust, sink=sink,
             group_id=group_id, topic_prefix=settings.topic_prefix, batch_size=batch_size,
-            config_overrides=overrides,
+            config_overrides=overrides, audit=audit,
         ) as consumer,
     ):  # fmt: skip
         click.echo(

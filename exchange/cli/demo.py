@@ -3,7 +3,9 @@
 Brings up (or reuses) the local single-node broker unless ``EXCHANGE_BOOTSTRAP`` names a
 cluster, then runs :func:`exchange.demo.run_demo`: both countries' PKI, agencies publishing
 signed and encrypted records of every family in both directions, every agency consuming its
-feed into its own sink, and a per-agency table of what happened.
+feed into its own sink, and a per-agency table of what happened. The audit trail is on:
+logs under ``$EXCHANGE_HOME/audit``, receipts, and cross-border witnesses; the last line
+points to ``exchange audit verify``.
 """
 
 from __future__ import annotations
@@ -81,8 +83,14 @@ def demo(cli: CliContext, seed: int | None, cases: int) -> None:
             cases=cases,
             topic_prefix=cli.settings.topic_prefix,
             progress=status.update,
+            audit_root=cli.settings.home / "audit",
         )
     _print(report, seed, time.monotonic() - began, cli)
+    if report.witness_refusals:
+        raise DemoIncompleteError(
+            f"a witness refused a checkpoint: {report.witness_refusals[0]}; "
+            "run `exchange audit verify` for the details"
+        )
     if not report.complete:
         raise DemoIncompleteError(
             "not every addressed record was delivered cleanly; "
@@ -138,3 +146,10 @@ def _print(report: DemoReport, seed: int, elapsed: float, cli: CliContext) -> No
         "(keys of both countries); `exchange quarantine list --as USA-ATF`; "
         "`exchange broker status`; `make broker-down` stops the broker."
     )
+    if report.audit_root is not None:
+        out.print(
+            f"Audit trail: logs in {report.audit_root / 'logs'}, {report.receipts_logged} "
+            f"receipts verified and logged by the senders, {report.cosignatures} checkpoints "
+            "cosigned by the other country's witnesses. "
+            "Check it all with `exchange audit verify`."
+        )

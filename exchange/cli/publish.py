@@ -27,6 +27,7 @@ from exchange.cli._agency import (
     AGENCY_OPTION,
     load_agency,
     load_routing,
+    open_audit,
     resolve_bootstrap,
 )
 from exchange.cli._context import CliContext, pass_cli
@@ -159,9 +160,9 @@ def publish(
     bootstrap = resolve_bootstrap(settings)
     me = load_agency(settings, agency)
     narrowed = list(to) or None
-    with SecureProducer(
+    with open_audit(settings, me, bootstrap) as audit, SecureProducer(
         bootstrap=bootstrap, sender=me.keys, trust=me.trust, routing=routing,
-        suite=SuiteId(suite), topic_prefix=settings.topic_prefix,
+        suite=SuiteId(suite), topic_prefix=settings.topic_prefix, audit=audit,
     ) as producer:  # fmt: skip
         plan = _address_all(producer, rtype, records, narrowed, name)
         _publish_all(
