@@ -8,11 +8,12 @@ other's topics, consumer groups or quarantines.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
+from exchange.audit import Witness, WitnessPolicy
+from exchange.audit.agency import AgencyAudit
+from exchange.audit.note import AgencyNoteSigner
+from exchange.audit.witnessing import (
+    AuditHome,
+    WitnessOutcome,
+    witness_logs,
+    write_witness_policies,
+)
+from exchange.audit_bus import AuditTopicWriter, collect_receipts_from_bus
+from exchange.cli import main
 from exchange.consumers.secure import ConsumeSummary, SecureConsumer
 from exchange.crypto.pki import (
     DEMO_AGENCIES,
@@ -38,12 +50,14 @@ from exchange.crypto.pki import (
 from exchange.producers.secure import PublishSummary, SecureProducer
 from exchange.records import ExchangeRecord, agency_country, record_type
 from exchange.routing import RoutingRule, RoutingTable
-from exchange.sinks import Sink
+from exchange.sinks import Sink, open_sink
 
 __all__ = [
     "PASSPHRASE",
+    "AuditedRun",
     "Pki",
     "RawMessage",
+    "audited_exchange",
     "cli_env",
     "consume_until",
     "new_prefix",
@@ -54,6 +68,7 @@ __all__ = [
     "readdressed",
     "topic_prefix",
     "topics_under",
+    "verify_audit",
 ]
 
 #: Test-only passphrase of the session's key store (a real one comes from a file).
@@ -256,3 +271,133 @@ def produce_raw(
 def topics_under(admin: AdminClient, prefix: str) -> list[str]:
     """Every topic whose name starts with ``prefix``."""
     return sorted(t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix))
+
+
+# -- the audit trail ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditedRun:
+    """An exchange run with audit on: ``home`` holds ``pki/trust`` (public) and ``audit/``."""
+
+    home: Path
+    prefix: str
+    bootstrap: str
+    sent: dict[str, list[ExchangeRecord]]  # sender -> records
+
+    @property
+    def audit(self) -> AuditHome:
+        return AuditHome(self.home / "audit")
+
+
+def audited_exchange(
+    pki: Pki,
+    bootstrap: str,
+    home: Path,
+    flows: dict[tuple[str, str], list[ExchangeRecord]],
+    *,
+    prefix: str | None = None,
+    witness: bool = True,
+) -> AuditedRun:
+    """Publish ``flows`` ((sender, recipient) -> records, each readdressed to the recipient)
+    with audit on, consume as each recipient, collect receipts, then let the other country's
+    demo agencies witness every log (quorum 2), as ``exchange demo`` does."""
+    prefix = prefix or new_prefix()
+    shutil.copytree(PkiLayout(pki.home).trust_dir, PkiLayout(home).trust_dir)
+    ah = AuditHome(home / "audit")
+    write_witness_policies(
+        ah.policy_path,
+        {
+            "MEX": WitnessPolicy(frozenset(a for a in DEMO_AGENCIES if a.startswith("USA")), 2),
+            "USA": WitnessPolicy(frozenset(a for a in DEMO_AGENCIES if a.startswith("MEX")), 2),
+        },
+    )
+    routing = RoutingTable(rules=[RoutingRule(senders=["*"], recipients=list(AGENCIES))])
+    sent: dict[str, list[ExchangeRecord]] = {}
+    for (sender, recipient), records in flows.items():
+        sent.setdefault(sender, []).extend(readdressed(r, sender, recipient) for r in records)
+    for sender, records in sent.items():
+        with _audit(pki, bootstrap, ah, sender, prefix) as audit, SecureProducer(
+            bootstrap=bootstrap, sender=pki.keys(sender), trust=pki.trust, routing=routing,
+            topic_prefix=prefix, linger=_LINGER, audit=audit,
+        ) as producer:  # fmt: skip
+            for record in records:
+                producer.publish(record)
+    recipients = sorted({r for _, r in flows})
+    for recipient in recipients:
+        count = sum(len(v) for (_, r), v in flows.items() if r == recipient)
+        with (
+            _audit(pki, bootstrap, ah, recipient, prefix) as audit,
+            open_sink(f"sqlite:{home / f'{recipient}.db'}") as sink,
+        ):
+            _consume_audited(pki, bootstrap, prefix, recipient, sink=sink, audit=audit, count=count)
+    for sender in sent:
+        with _audit(pki, bootstrap, ah, sender, prefix) as audit:
+            collect_receipts_from_bus(
+                audit, bootstrap=bootstrap, trust=pki.trust, topic_prefix=prefix
+            )
+    if witness:
+        witness_all(pki, ah)
+    return AuditedRun(home, prefix, bootstrap, sent)
+
+
+def witness_all(pki: Pki, ah: AuditHome) -> list[WitnessOutcome]:
+    """Every demo agency witnesses the other country's logs; refusals are returned."""
+    outcomes: list[WitnessOutcome] = []
+    logs = ah.logs()
+    for witness_id in DEMO_AGENCIES:
+        follows = {a: d for a, d in logs.items() if a[:3] != witness_id[:3]}
+        if not follows:
+            continue
+        now = datetime.now(UTC)
+        w = Witness(
+            ah.witness_dir(witness_id), signer=AgencyNoteSigner(pki.keys(witness_id), at=now),
+            trust=pki.trust, logs=follows,
+        )  # fmt: skip
+        outcomes += witness_logs(w, follows, now=now)
+    return outcomes
+
+
+def _audit(pki: Pki, bootstrap: str, ah: AuditHome, agency: str, prefix: str) -> AgencyAudit:
+    writer = AuditTopicWriter(bootstrap=bootstrap, agency_id=agency, topic_prefix=prefix)
+    return AgencyAudit.open(ah.log_dir(agency), pki.keys(agency), publisher=writer)
+
+
+def _consume_audited(
+    pki: Pki,
+    bootstrap: str,
+    prefix: str,
+    agency: str,
+    *,
+    sink: Sink,
+    audit: AgencyAudit,
+    count: int,
+) -> None:
+    deadline = time.monotonic() + CONSUME_TIMEOUT_S
+    with SecureConsumer(
+        bootstrap=bootstrap, recipient=pki.keys(agency), trust=pki.trust, sink=sink,
+        group_id=f"{prefix}{agency}", topic_prefix=prefix, batch_size=100, audit=audit,
+    ) as consumer:  # fmt: skip
+        consumer.run(
+            should_stop=lambda: consumer.summary.delivered >= count or time.monotonic() > deadline,
+            poll_timeout=0.2,
+        )
+    if consumer.summary.delivered < count:
+        pytest.fail(f"{agency} stored {consumer.summary.delivered} of {count}")
+
+
+def verify_audit(
+    run: AuditedRun,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *extra: str,
+) -> tuple[int, list[dict[str, str]]]:
+    """``exchange audit verify --json`` on ``run``: the exit code and the findings."""
+    monkeypatch.setenv("EXCHANGE_HOME", str(run.home))
+    monkeypatch.setenv("EXCHANGE_BOOTSTRAP", run.bootstrap)
+    monkeypatch.setenv("EXCHANGE_TOPIC_PREFIX", run.prefix)
+    capsys.readouterr()
+    code = main(["audit", "verify", "--json", *extra])
+    out = capsys.readouterr().out
+    findings: list[dict[str, str]] = json.loads(out)["findings"] if out.strip() else []
+    return code, findings
