@@ -68,6 +68,7 @@ def _register() -> None:
         broker,
         consume,
         demo,
+        deploy,
         envelope,
         pki,
         publish,
@@ -79,6 +80,7 @@ def _register() -> None:
     cli.add_command(audit.audit)
     cli.add_command(broker.broker)
     cli.add_command(demo.demo)
+    cli.add_command(deploy.deploy)
     cli.add_command(envelope.envelope)
     cli.add_command(pki.pki)
     cli.add_command(schemas.schemas)
