@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from exchange.broker.config import bootstrap_of, plan_nodes
 from exchange.broker.errors import ClusterMismatchError
@@ -57,6 +57,7 @@ def ensure_cluster(
     timeout: float = DEFAULT_START_TIMEOUT,
     extra_properties: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    client_config: Mapping[str, Any] | None = None,
 ) -> ClusterInfo:
     """Start a local cluster, or reuse the running one, and wait until it serves metadata.
 
@@ -73,6 +74,8 @@ def ensure_cluster(
         timeout: Seconds to wait for the cluster to serve metadata.
         extra_properties: ``server.properties`` overrides applied to every node.
         progress: Called with a short phrase as each phase begins.
+        client_config: librdkafka settings (TLS identity) of the readiness check, for
+            clusters without a PLAINTEXT listener (the binational profile).
 
     Returns:
         The running cluster's bootstrap address, nodes and what this call started.
@@ -97,7 +100,7 @@ def ensure_cluster(
             state = create_cluster(layout, wanted, extra, libs_cache or layout.libs_cache, note)
         else:
             _check_same_shape(layout, state, nodes, base_port, extra)
-        state, started = start_dead_nodes(layout, state, timeout, note)
+        state, started = start_dead_nodes(layout, state, timeout, note, client_config=client_config)
     return ClusterInfo(
         bootstrap=bootstrap_of([n.spec for n in state.nodes]),
         cluster_id=state.cluster_id,

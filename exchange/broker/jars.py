@@ -24,7 +24,7 @@ from typing import Any
 from exchange.broker.tools import require_mvn
 from exchange.errors import BrokerError
 
-__all__ = ["MANIFEST_NAME", "find_pom", "resolve_runtime", "runtime_key"]
+__all__ = ["MANIFEST_NAME", "find_mirror_pom", "find_pom", "resolve_runtime", "runtime_key"]
 
 MANIFEST_NAME = "manifest.json"
 
@@ -34,26 +34,40 @@ _RESOLVER_VERSION = b"copy-dependencies/runtime/1"
 _MVN_TIMEOUT_S = 900
 _TAIL_LINES = 15
 
-_PACKAGED_POM = Path(__file__).resolve().parent / "_deploy" / "pom.xml"
-_SOURCE_POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
+_PACKAGED_DIR = Path(__file__).resolve().parent / "_deploy"
+_SOURCE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
 
 
-def find_pom() -> Path:
-    """Locate the runtime POM in an installed wheel or a source checkout.
+def find_pom(name: str = "pom.xml") -> Path:
+    """Locate a runtime POM in an installed wheel or a source checkout.
+
+    Args:
+        name: ``pom.xml`` (the broker) or ``mirror-pom.xml`` (MirrorMaker 2).
 
     Returns:
-        The path of ``pom.xml``.
+        The path of the POM.
 
     Raises:
         BrokerError: neither location holds it (a broken installation).
     """
-    for candidate in (_PACKAGED_POM, _SOURCE_POM):
+    candidates = (_PACKAGED_DIR / name, _SOURCE_DIR / name)
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     raise BrokerError(
-        f"the Kafka runtime POM is missing (looked for {_PACKAGED_POM} and {_SOURCE_POM}); "
+        f"the Kafka runtime POM is missing (looked for {candidates[0]} and {candidates[1]}); "
         "reinstall binational-exchange or run from a source checkout"
     )
+
+
+def find_mirror_pom() -> Path:
+    """Locate ``mirror-pom.xml``: MirrorMaker 2 resolves into its own jar directory, because
+    connect-mirror 4.4.0 is not published and 4.3.1 needs its own 4.3.1 clients.
+
+    Raises:
+        BrokerError: it is missing.
+    """
+    return find_pom("mirror-pom.xml")
 
 
 def runtime_key(pom: Path) -> str:

@@ -9,9 +9,10 @@ import base64
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from exchange.broker.config import (
     NodeSpec,
@@ -168,6 +169,8 @@ def start_dead_nodes(
     timeout: float,
     note: Progress,
     only: set[int] | None = None,
+    *,
+    client_config: Mapping[str, Any] | None = None,
 ) -> tuple[ClusterState, tuple[int, ...]]:
     """Start the recorded nodes that are not running (all, or those in ``only``) and wait.
 
@@ -225,6 +228,7 @@ def start_dead_nodes(
             broker_ids=alive_ids,
             started=started,
             timeout=timeout,
+            client_config=client_config,
         )
     except BrokerStartError:
         # Leave nothing half-started behind; state and logs stay for diagnosis.

@@ -10,9 +10,10 @@ the log tail, when a node's JVM exits.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -55,6 +56,7 @@ def wait_until_serving(
     started: Sequence[StartedNode],
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
+    client_config: Mapping[str, Any] | None = None,
 ) -> None:
     """Block until every node in ``started`` logged its start and metadata lists ``broker_ids``.
 
@@ -64,6 +66,8 @@ def wait_until_serving(
         started: Nodes started by this call (empty to only check metadata).
         timeout: Seconds before giving up.
         clock: Monotonic clock (injectable for tests).
+        client_config: librdkafka security settings (TLS identity) of the checking client,
+            for clusters whose listeners all require authentication.
 
     Raises:
         BrokerStartError: a started node's JVM exited, or the deadline passed; the error
@@ -77,6 +81,7 @@ def wait_until_serving(
             # Refused connections are expected while nodes start; keep librdkafka quiet.
             "log_level": 0,
             "socket.connection.setup.timeout.ms": 2000,
+            **(client_config or {}),
         }
     )
     while True:
