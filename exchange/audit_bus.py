@@ -94,8 +94,8 @@ class _AckedProducer:
 class AuditTopicWriter:
     """Publishes one agency's entries and checkpoints to ``audit.<agency>``.
 
-    Raises:
-        BrokerError: the topic cannot be created.
+    The topic is created on the first publication, so a run that logged nothing leaves no
+    trace on the cluster.
     """
 
     def __init__(
@@ -106,21 +106,22 @@ class AuditTopicWriter:
         topic_prefix: str = "",
         config_overrides: Mapping[str, Any] | None = None,
     ) -> None:
-        overrides = dict(config_overrides or {})
+        self._overrides = dict(config_overrides or {})
+        self._bootstrap = bootstrap
         self.topic = audit_topic(agency_id, prefix=topic_prefix)
-        ensure_topics(
-            bootstrap,
-            [TopicSpec(self.topic, partitions=1, config=dict(_KEEP_FOREVER))],
-            admin_config=_connection(overrides),
-        )
-        self._producer = _AckedProducer(bootstrap, f"{agency_id}-audit", overrides)
+        self._created = False
+        self._producer = _AckedProducer(bootstrap, f"{agency_id}-audit", self._overrides)
 
     def publish(self, entries: Sequence[bytes], first_index: int, checkpoint: bytes) -> None:
         """Publish entries from ``first_index`` on, then the checkpoint; wait for the acks.
 
         Raises:
-            BrokerError: not acknowledged.
+            BrokerError: the topic cannot be created, or the messages were not acknowledged.
         """
+        if not self._created:
+            spec = TopicSpec(self.topic, partitions=1, config=dict(_KEEP_FOREVER))
+            ensure_topics(self._bootstrap, [spec], admin_config=_connection(self._overrides))
+            self._created = True
         for i, data in enumerate(entries, start=first_index):
             headers: list[tuple[str, str | bytes | None]] = [
                 (HEADER_KIND, KIND_ENTRY),
