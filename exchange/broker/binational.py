@@ -156,14 +156,19 @@ def ensure_binational(
     cache = libs_cache or home.expanduser().resolve() / "kafka" / "libs"
     with _locked(profile_dir(home)):
         note("starting the MEX and USA clusters")
+        was_up = {c for c in COUNTRIES if cluster_status(country_home(home, c)).up}
         # Both JVMs start at once: start-up is mostly waiting (quorum, unfencing).
         with ThreadPoolExecutor(max_workers=len(COUNTRIES)) as pool:
             futures = [
                 pool.submit(_ensure_country, home, layout, plan, c, cache=cache, timeout=timeout)
                 for c in COUNTRIES
             ]
-            for future in futures:
-                future.result()
+            failures = [f.exception() for f in futures if f.exception() is not None]
+        if failures:
+            # Half a profile is no profile: stop what this call started (its data stays).
+            for country in set(COUNTRIES) - was_up:
+                stop_cluster(country_home(home, country), keep_data=True)
+            raise failures[0]  # type: ignore[misc]  # an exception, checked just above
         note("applying SCRAM users and ACLs")
         applied = {c: apply_country(layout, plan, c) for c in COUNTRIES}
         note("starting MirrorMaker 2 (MEX->USA, USA->MEX)")

@@ -59,13 +59,27 @@ def broker() -> None:
     show_default=True,
     help="Seconds to wait for the brokers to serve metadata.",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(["local", "binational"]),
+    default="local",
+    show_default=True,
+    help="local: one plaintext cluster; binational: a MEX and a USA cluster with TLS, SCRAM "
+    "and ACLs, linked by MirrorMaker 2 (runs `exchange deploy init --demo` if needed).",
+)
 @pass_cli
-def up(cli: CliContext, nodes: str, base_port: int | None, timeout: float) -> None:
+def up(cli: CliContext, nodes: str, base_port: int | None, timeout: float, profile: str) -> None:
     """Start the local cluster, or reuse it, and print its bootstrap address last.
 
     Waits until every broker serves metadata. Restarts crashed nodes against their data.
     """
     console = Console(stderr=True, highlight=False)
+    if profile == "binational":
+        # Tooling import: only this profile needs the deployment machinery.
+        from exchange.cli._binational import up_binational  # noqa: PLC0415
+
+        up_binational(cli.settings, nodes=int(nodes), base_port=base_port, timeout=timeout)
+        return
     with console.status("starting the local Kafka cluster") as spinner:
         info = ensure_cluster(
             cli.settings.home,
@@ -92,7 +106,18 @@ def up(cli: CliContext, nodes: str, base_port: int | None, timeout: float) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead.")
 @pass_cli
 def status(cli: CliContext, as_json: bool) -> None:
-    """Show each node's pid, ports and roles; exit 0 when up, 1 when down or degraded."""
+    """Show each node's pid, ports and roles; exit 0 when up, 1 when down or degraded.
+
+    With the binational profile up, shows both clusters and both mirrors instead.
+    """
+    from exchange.cli._binational import binational_status, print_binational  # noqa: PLC0415
+
+    profile = binational_status(cli.settings.home)
+    if profile.exists:
+        print_binational(profile, as_json=as_json)
+        if not profile.up:
+            raise SystemExit(_EXIT_NOT_UP)
+        return
     observed = cluster_status(cli.settings.home)
     if as_json:
         click.echo(json.dumps(observed.to_json(), indent=2))
@@ -121,12 +146,19 @@ def status(cli: CliContext, as_json: bool) -> None:
 )
 @pass_cli
 def down(cli: CliContext, keep_data: bool, timeout: float) -> None:
-    """Stop every node and (unless --keep-data) delete the cluster's data. Idempotent."""
+    """Stop every node and mirror and (unless --keep-data) delete cluster data. Idempotent.
+
+    Stops the local cluster and the binational profile's clusters and mirrors alike; the
+    binational deployment's credentials (``$EXCHANGE_HOME/deploy``) are kept.
+    """
+    from exchange.broker.binational import stop_binational  # noqa: PLC0415
+
     console = Console(stderr=True, highlight=False)
     with console.status("stopping the local Kafka cluster"):
         stopped = stop_cluster(cli.settings.home, keep_data=keep_data, timeout=timeout)
+        stopped += stop_binational(cli.settings.home, keep_data=keep_data, timeout=timeout)
     kept = "kept" if keep_data else "removed"
-    console.print(f"stopped {stopped} node(s); cluster data {kept}", soft_wrap=True)
+    console.print(f"stopped {stopped} process(es); cluster data {kept}", soft_wrap=True)
 
 
 @broker.command()

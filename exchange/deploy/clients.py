@@ -17,6 +17,8 @@ Example::
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,8 +34,12 @@ __all__ = ["AuthenticationFailedError", "ClientConnection", "client_settings", "
 
 Mechanism = Literal["mtls", "scram"]
 
-# librdkafka reports a refused handshake or password with these codes.
+# librdkafka reports a refused password or an unverifiable broker with these codes ...
 _AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+# ... but a client certificate the broker refuses only as a transport failure: in TLS 1.3
+# the client's handshake is over before the broker's alert ("bad certificate",
+# "certificate required") arrives on the first read.
+_TLS_ALERT = re.compile(r"alert|certificate", re.IGNORECASE)
 
 
 class AuthenticationFailedError(BrokerError):
@@ -130,19 +136,30 @@ def probe(bootstrap: str, config: dict[str, str], *, timeout: float = 15.0) -> l
         "log_level": 0,  # the error callback carries what matters; no stderr noise
     }
     admin = AdminClient(settings)
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        failed = next((e for e in errors if e.code() in _AUTH_CODES), None)
-        if failed is not None:
-            raise _auth_error(bootstrap, failed) from None
-        raise BrokerError(
-            f"no broker at {bootstrap} answered within {timeout:g} s: {exc}"
-        ) from None
-    failed = next((e for e in errors if e.code() in _AUTH_CODES), None)
-    if failed is not None and not metadata.brokers:
-        raise _auth_error(bootstrap, failed)
-    return sorted(metadata.topics)
+    deadline = time.monotonic() + timeout
+    while True:
+        # Short metadata requests, so a refused handshake is reported at once instead of
+        # after the whole timeout of retries.
+        try:
+            return sorted(admin.list_topics(timeout=min(1.0, timeout)).topics)
+        except KafkaException as exc:
+            admin.poll(0.1)  # error callbacks run only when the client is polled
+            failed = _auth_failure(errors)
+            if failed is not None:
+                raise _auth_error(bootstrap, failed) from None
+            if time.monotonic() >= deadline:
+                raise BrokerError(
+                    f"no broker at {bootstrap} answered within {timeout:g} s: {exc}"
+                ) from None
+
+
+def _auth_failure(errors: list[KafkaError]) -> KafkaError | None:
+    for error in errors:
+        if error.code() in _AUTH_CODES:
+            return error
+        if error.code() == KafkaError._TRANSPORT and _TLS_ALERT.search(error.str()):
+            return error
+    return None
 
 
 def _auth_error(bootstrap: str, error: KafkaError) -> AuthenticationFailedError:
