@@ -29,19 +29,21 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exchange.audit.checkpoint import SignedCheckpoint, WitnessPolicy
-from exchange.audit.codec import decode_entry
+from exchange.audit.checkpoint import WitnessPolicy
 from exchange.audit.entry import AuditEntry, EntryKind, KafkaPosition, Outcome
-from exchange.audit.errors import AuditFormatError, AuditLogCorruptError
-from exchange.audit.log import CHECKPOINT_DIR, ENTRIES_FILE
+from exchange.audit.errors import AuditFormatError
+from exchange.audit.evidence import (
+    Evidence,
+    LoadedLog,
+    ObservedMessage,
+    load_log,
+    published_forks,
+)
 from exchange.audit.note import Note
 from exchange.audit.receipt import Receipt, receipt_digest, verify_receipt
-from exchange.audit.storage import scan_frames
-from exchange.audit.tree import hash_leaf, root_of
 from exchange.audit.verifier import Finding, FindingKind, verify_log
 from exchange.crypto import Opener, VerifiedEnvelope
 from exchange.crypto.keys import TrustResolver
@@ -54,108 +56,6 @@ __all__ = ["Evidence", "ObservedMessage", "audit_exchange"]
 ORIGINATOR_ONLY = frozenset({"ORIGINATOR_CONTROLLED", "NO_THIRD_PARTY_DISSEMINATION", "UNKNOWN"})
 
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class ObservedMessage:
-    """One message read from an exchange topic (bytes nobody verified yet)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    value: bytes
-
-    @property
-    def where(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-@dataclass
-class Evidence:
-    """What the auditor read from the bus (or an export)."""
-
-    #: every message of every exchange topic
-    envelopes: list[ObservedMessage] = field(default_factory=list)
-    #: (topic, partition) -> (low, high) watermarks when read
-    watermarks: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
-    #: sender -> receipt notes found on ``receipts.<sender>``
-    receipts: dict[str, list[bytes]] = field(default_factory=dict)
-    #: log agency -> (where, checkpoint note) published on ``audit.<agency>``
-    published_checkpoints: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
-
-
-@dataclass
-class _Log:
-    agency: str
-    entries: list[AuditEntry | None]
-    witnessed: int  # size of the largest checkpoint that matches and meets the quorum
-    leaves: list[bytes]
-
-
-def _load_log(
-    agency: str, directory: Path, trust: TrustResolver, policy: WitnessPolicy | None
-) -> _Log:
-    try:
-        scan = scan_frames((directory / ENTRIES_FILE).read_bytes())
-    except (OSError, AuditLogCorruptError):
-        return _Log(agency, [], 0, [])  # verify_log reports it
-    entries: list[AuditEntry | None] = []
-    for data in scan.entries:
-        try:
-            entries.append(decode_entry(data))
-        except AuditFormatError:
-            entries.append(None)
-    leaves = [hash_leaf(d) for d in scan.entries]
-    witnessed = 0
-    for path in sorted((directory / CHECKPOINT_DIR).glob("*.note")):
-        try:
-            signed = SignedCheckpoint.parse(path.read_bytes())
-        except AuditFormatError:
-            continue
-        cp = signed.checkpoint
-        if cp.agency_id != agency or cp.size > len(leaves) or policy is None:
-            continue
-        same = hmac.compare_digest(root_of(leaves[: cp.size]), cp.root)
-        if same and policy.satisfied(signed, trust):
-            witnessed = max(witnessed, cp.size)
-    return _Log(agency, entries, witnessed, leaves)
-
-
-def _published_forks(
-    log: _Log, notes: list[tuple[str, bytes]], trust: TrustResolver
-) -> list[Finding]:
-    out: list[Finding] = []
-    for where, data in notes:
-        try:
-            signed = SignedCheckpoint.parse(data)
-        except AuditFormatError as exc:
-            out.append(Finding(FindingKind.BAD_CHECKPOINT, where, str(exc)))
-            continue
-        cp = signed.checkpoint
-        if cp.agency_id != log.agency or not signed.verify_log_signature(trust):
-            out.append(Finding(FindingKind.BAD_LOG_SIGNATURE, where, f"not signed by {log.agency}"))
-            continue
-        if cp.size > len(log.leaves):
-            out.append(
-                Finding(
-                    FindingKind.FORK,
-                    where,
-                    f"{log.agency} published a tree of size {cp.size}, but its log holds "
-                    f"{len(log.leaves)} entries (entries deleted, or another history)",
-                )
-            )
-        elif not hmac.compare_digest(root_of(log.leaves[: cp.size]), cp.root):
-            out.append(
-                Finding(
-                    FindingKind.FORK,
-                    where,
-                    f"{log.agency} published size {cp.size} with root "
-                    f"{cp.root.hex()[:16]}..., but its log's first {cp.size} entries hash "
-                    "to another root (split view or rewrite)",
-                )
-            )
-    return out
 
 
 def audit_exchange(
@@ -182,7 +82,7 @@ def audit_exchange(
         Every finding; empty when everything holds.
     """
     findings: list[Finding] = []
-    loaded: dict[str, _Log] = {}
+    loaded: dict[str, LoadedLog] = {}
     for agency, directory in sorted(logs.items()):
         policy = policies.get(agency.split("-", 1)[0])
         if policy is None:
@@ -192,9 +92,9 @@ def audit_exchange(
         else:
             found = verify_log(directory, agency_id=agency, trust=trust, policy=policy)
             findings += [Finding(f.kind, f"{agency} log: {f.where}", f.message) for f in found]
-        loaded[agency] = _load_log(agency, directory, trust, policy)
+        loaded[agency] = load_log(agency, directory, trust, policy)
         notes = evidence.published_checkpoints.get(agency, [])
-        findings += _published_forks(loaded[agency], notes, trust)
+        findings += published_forks(loaded[agency], notes, trust)
     for agency in sorted(set(evidence.published_checkpoints) - set(logs)):
         findings.append(
             Finding(FindingKind.MISSING_FILE, agency, "published checkpoints but no log was given")
@@ -208,7 +108,7 @@ def audit_exchange(
 
 
 class _Checker:
-    def __init__(self, logs: dict[str, _Log], trust: TrustResolver, findings: list[Finding]):
+    def __init__(self, logs: dict[str, LoadedLog], trust: TrustResolver, findings: list[Finding]):
         self.logs = logs
         self.trust = trust
         self.findings = findings
