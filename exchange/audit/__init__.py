@@ -9,6 +9,12 @@ says how many cosignatures make a checkpoint count. Recipients return signed
 :class:`Receipt` notes. :func:`verify_log` checks a log directory offline and returns
 :class:`Finding` objects. The normative spec is docs/audit.md.
 
+Pipelines use :class:`AgencyAudit` (a locked log that checkpoints and publishes itself; pass
+it to ``SecureProducer(audit=...)`` and ``SecureConsumer(audit=...)``); senders log receipts
+with :func:`collect_receipts`; :func:`witness_logs` runs a witness over log directories;
+:func:`audit_exchange` checks every log against the :class:`Evidence` read from the bus.
+The Kafka side (audit and receipt topics, reading topics) is :mod:`exchange.audit_bus`.
+
 Example (runnable with the in-memory key doubles)::
 
     >>> import tempfile, uuid
@@ -41,6 +47,8 @@ Example (runnable with the in-memory key doubles)::
 
 from __future__ import annotations
 
+from exchange.audit.agency import AgencyAudit, AuditPublisher
+from exchange.audit.auditor import audit_exchange
 from exchange.audit.builders import (
     delivery_entry,
     key_change_entry,
@@ -57,6 +65,7 @@ from exchange.audit.checkpoint import (
     sign_checkpoint,
 )
 from exchange.audit.codec import MAX_ENTRY_BYTES, decode_entry, encode_entry
+from exchange.audit.collect import ReceiptTally, collect_receipts
 from exchange.audit.entry import (
     AuditEntry,
     AuditReason,
@@ -73,6 +82,7 @@ from exchange.audit.errors import (
     RefusalReason,
     WitnessRefusedError,
 )
+from exchange.audit.evidence import Evidence, ObservedMessage
 from exchange.audit.log import AuditLog
 from exchange.audit.note import AgencyNoteSigner, Note, NoteSignature, NoteSigner, key_name
 from exchange.audit.receipt import (
@@ -91,18 +101,22 @@ from exchange.audit.tree import (
 )
 from exchange.audit.verifier import Finding, FindingKind, verify_log
 from exchange.audit.witness import Witness
+from exchange.audit.witnessing import WitnessOutcome, witness_logs
 
 __all__ = [
     "MAX_ENTRY_BYTES",
+    "AgencyAudit",
     "AgencyNoteSigner",
     "AuditEntry",
     "AuditFormatError",
     "AuditLog",
     "AuditLogCorruptError",
+    "AuditPublisher",
     "AuditReason",
     "AuditStorageError",
     "Checkpoint",
     "EntryKind",
+    "Evidence",
     "Finding",
     "FindingKind",
     "KafkaPosition",
@@ -111,14 +125,19 @@ __all__ = [
     "Note",
     "NoteSignature",
     "NoteSigner",
+    "ObservedMessage",
     "Outcome",
     "Receipt",
     "ReceiptOutcome",
+    "ReceiptTally",
     "RefusalReason",
     "SignedCheckpoint",
     "Witness",
+    "WitnessOutcome",
     "WitnessPolicy",
     "WitnessRefusedError",
+    "audit_exchange",
+    "collect_receipts",
     "consistency_proof",
     "cosign",
     "decode_entry",
@@ -139,4 +158,5 @@ __all__ = [
     "verify_inclusion",
     "verify_log",
     "verify_receipt",
+    "witness_logs",
 ]

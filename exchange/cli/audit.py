@@ -51,11 +51,14 @@ def audit() -> None:
 
 def _verify_inputs(
     cli: CliContext, export: Path | None, err: Console
-) -> tuple[dict[str, Path], Evidence, TrustStore, dict[str, WitnessPolicy], str, list[Finding]]:
+) -> tuple[
+    dict[str, Path], Evidence, TrustStore | None, dict[str, WitnessPolicy], str, list[Finding]
+]:
     if export is not None:
         bundle, findings = read_bundle(export)
-        if bundle is None:
-            return {}, Evidence(), TrustStore.from_directory(export), {}, "", findings
+        if bundle is None or findings:
+            # A bundle that does not match its manifest is not audited further.
+            return {}, Evidence(), None, {}, "", findings
         trust = TrustStore.from_directory(PkiLayout(export).trust_dir)
         policies = load_witness_policies(bundle.policy_path)
         return bundle.logs, bundle.evidence, trust, policies, bundle.topic_prefix, findings
@@ -85,7 +88,7 @@ def verify(cli: CliContext, as_json: bool, export: Path | None) -> None:
     """
     err = Console(stderr=True)
     logs, evidence, trust, policies, prefix, findings = _verify_inputs(cli, export, err)
-    if not findings or export is None:
+    if trust is not None:
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("verifying envelopes", total=len(evidence.envelopes))
             findings += audit_exchange(
@@ -195,9 +198,7 @@ def witness(cli: CliContext, agency: str) -> None:
     settings = cli.settings
     home = AuditHome(settings.home / "audit")
     policies = load_witness_policies(home.policy_path)
-    follows = {
-        a for a in home.logs() if agency in policies.get(a.split("-", 1)[0], _NONE).witnesses
-    }
+    follows = {a for a in home.logs() if agency in _witnesses_of(policies, a)}
     if not follows:
         raise ConfigurationError(f"{agency} witnesses no log in {home.root}")
     me = load_agency(settings, agency)
@@ -215,7 +216,9 @@ def witness(cli: CliContext, agency: str) -> None:
         click.get_current_context().exit(1)
 
 
-_NONE = WitnessPolicy(frozenset({"XXX-NONE"}), 1)
+def _witnesses_of(policies: dict[str, WitnessPolicy], log_agency: str) -> frozenset[str]:
+    policy = policies.get(log_agency.split("-", 1)[0])
+    return frozenset() if policy is None else policy.witnesses
 
 
 @audit.command()

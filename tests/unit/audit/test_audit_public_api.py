@@ -18,6 +18,9 @@ EXPECTED = {
     "key_change_entry", "key_name", "log_origin", "publish_entry", "quarantine_entry",
     "receipt_digest", "receipt_entry", "sign_checkpoint", "sign_receipt", "verify_consistency",
     "verify_inclusion", "verify_log", "verify_receipt",
+    # phase 2: the pipeline, receipts, witnesses over directories, the exchange auditor
+    "AgencyAudit", "AuditPublisher", "Evidence", "ObservedMessage", "ReceiptTally",
+    "WitnessOutcome", "audit_exchange", "collect_receipts", "witness_logs",
 }  # fmt: skip
 
 
