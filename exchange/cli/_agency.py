@@ -8,6 +8,7 @@ is contacted.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from exchange.settings import ExchangeSettings
 __all__ = [
     "AGENCY_OPTION",
     "Agency",
+    "agency_connection",
     "load_agency",
     "load_routing",
     "open_audit",
@@ -120,7 +122,13 @@ def load_routing(path: Path) -> RoutingTable:
     return RoutingTable.load(path)
 
 
-def open_audit(settings: ExchangeSettings, agency: Agency, bootstrap: str) -> AgencyAudit:
+def open_audit(
+    settings: ExchangeSettings,
+    agency: Agency,
+    bootstrap: str,
+    *,
+    config_overrides: Mapping[str, str] | None = None,
+) -> AgencyAudit:
     """``agency``'s audit log under ``$EXCHANGE_HOME/audit/logs``, published to its topic.
 
     Audit is always on for the CLI: entries are never skipped (docs/audit.md).
@@ -130,7 +138,29 @@ def open_audit(settings: ExchangeSettings, agency: Agency, bootstrap: str) -> Ag
         BrokerError: the audit topic cannot be created.
     """
     writer = AuditTopicWriter(
-        bootstrap=bootstrap, agency_id=agency.agency_id, topic_prefix=settings.topic_prefix
-    )
+        bootstrap=bootstrap, agency_id=agency.agency_id, topic_prefix=settings.topic_prefix,
+        config_overrides=config_overrides,
+    )  # fmt: skip
     directory = settings.home / "audit" / "logs" / agency.agency_id
     return AgencyAudit.open(directory, agency.keys, publisher=writer)
+
+
+def agency_connection(settings: ExchangeSettings, agency_id: str) -> tuple[str, dict[str, str]]:
+    """Bootstrap and librdkafka security settings ``agency_id`` connects with.
+
+    ``EXCHANGE_BOOTSTRAP`` wins, as is. Otherwise, with the binational profile up
+    (``exchange broker up --profile binational``), the agency's home cluster with its mTLS
+    credentials from ``$EXCHANGE_HOME/deploy``; otherwise the local broker, unauthenticated.
+
+    Raises:
+        ConfigurationError: no cluster, or the agency has no transport credentials.
+    """
+    if not settings.bootstrap:
+        # Tooling imports, only on this path (see resolve_bootstrap).
+        from exchange.broker.binational import binational_status  # noqa: PLC0415
+        from exchange.deploy import client_settings  # noqa: PLC0415
+
+        if binational_status(settings.home).up:
+            conn = client_settings(settings.home, agency_id)
+            return conn.bootstrap, dict(conn.config)
+    return resolve_bootstrap(settings), {}

@@ -21,7 +21,7 @@ from types import FrameType
 
 import click
 
-from exchange.cli._agency import AGENCY_OPTION, load_agency, open_audit, resolve_bootstrap
+from exchange.cli._agency import AGENCY_OPTION, agency_connection, load_agency, open_audit
 from exchange.cli._context import CliContext, pass_cli
 from exchange.consumers.secure import ConsumeSummary, SecureConsumer
 from exchange.metrics import serve_metrics
@@ -125,7 +125,7 @@ def consume(
     quarantined by reason) and exits 0.
     """
     settings = cli.settings
-    bootstrap = resolve_bootstrap(settings)
+    bootstrap, security = agency_connection(settings, agency)
     me = load_agency(settings, agency)
     if sink_url is None:
         sinks = settings.home / "sinks"
@@ -134,10 +134,10 @@ def consume(
     if metrics_port is not None:
         serve_metrics(metrics_port)
         click.echo(f"metrics on http://127.0.0.1:{metrics_port}/metrics", err=True)
-    overrides = {"group.instance.id": instance_id} if instance_id else None
+    overrides = {**security, **({"group.instance.id": instance_id} if instance_id else {})}
     with (
         open_sink(sink_url) as sink,
-        open_audit(settings, me, bootstrap) as audit,
+        open_audit(settings, me, bootstrap, config_overrides=security) as audit,
         SecureConsumer(
             bootstrap=bootstrap, recipient=me.keys, trust=me.trust, sink=sink,
             group_id=group_id, topic_prefix=settings.topic_prefix, batch_size=batch_size,

@@ -25,10 +25,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from exchange.cli._agency import (
     AGENCY_OPTION,
+    agency_connection,
     load_agency,
     load_routing,
     open_audit,
-    resolve_bootstrap,
 )
 from exchange.cli._context import CliContext, pass_cli
 from exchange.crypto.keys import SuiteId
@@ -157,12 +157,13 @@ def publish(
             records = read_records(stream, name, rtype)
     settings = cli.settings
     routing = load_routing(settings.routing_path)
-    bootstrap = resolve_bootstrap(settings)
+    bootstrap, security = agency_connection(settings, agency)
     me = load_agency(settings, agency)
     narrowed = list(to) or None
-    with open_audit(settings, me, bootstrap) as audit, SecureProducer(
+    with open_audit(settings, me, bootstrap, config_overrides=security) as audit, SecureProducer(
         bootstrap=bootstrap, sender=me.keys, trust=me.trust, routing=routing,
         suite=SuiteId(suite), topic_prefix=settings.topic_prefix, audit=audit,
+        config_overrides=security,
     ) as producer:  # fmt: skip
         plan = _address_all(producer, rtype, records, narrowed, name)
         _publish_all(

@@ -123,7 +123,7 @@ def test_down_without_a_cluster_is_harmless(run_cli: RunCli, fake_bin: Path) -> 
     done = run_cli("down", path=fake_bin)
 
     assert done.returncode == 0
-    assert "stopped 0 node(s)" in done.stderr
+    assert "stopped 0 process(es)" in done.stderr
 
 
 def test_logs_without_a_cluster_says_to_run_up(run_cli: RunCli, fake_bin: Path) -> None:
