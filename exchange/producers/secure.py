@@ -30,7 +30,7 @@ from exchange.audit.agency import AgencyAudit
 from exchange.audit.pipeline import ProducerAuditQueue
 from exchange.crypto import BatchSealer, DerivedFrom, EpochPolicy, PendingEnvelope
 from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
-from exchange.errors import BrokerError, PolicyError
+from exchange.errors import BrokerError, ExchangeError, PolicyError
 from exchange.kafka_clients import (
     HEADER_RECORD_TYPE,
     HEADER_SENDER,
@@ -325,7 +325,11 @@ class SecureProducer:
             self._lifecycle.close()
             self._producer.flush(10)
             if self._audit is not None:
-                self._audit.drain()
+                try:
+                    self._audit.drain()
+                except ExchangeError:
+                    # The block is failing already and the caller stops; log, don't mask it.
+                    logger.exception("audit entries of the last deliveries were not written")
 
     def record_type_of(self, record: ExchangeRecord) -> RecordType:
         """The record type a model instance is published as.
