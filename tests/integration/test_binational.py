@@ -16,9 +16,18 @@ from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._acl import AclBindingFilter, AclOperation, AclPermissionType
+from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 
 from exchange.consumers.secure import SecureConsumer
-from exchange.deploy import AuthenticationFailedError, probe
+from exchange.deploy import (
+    AuthenticationFailedError,
+    DeployLayout,
+    apply_country,
+    init_deployment,
+    probe,
+)
 from exchange.deploy.tls import new_transport_ca
 from exchange.errors import BrokerError
 from exchange.kafka_clients import broker_error
@@ -210,7 +219,45 @@ def test_domestic_topics_never_cross_the_border(
     assert not [t for t in usa_topics if ".domestic." in t or t.startswith("quarantine.MEX")]
 
 
+def test_removing_an_agency_revokes_its_acls_and_scram_user(binational: Binational) -> None:  # noqa: F811
+    # The runbook's revocation: drop the agency from the deployment, apply. USA-TPD is
+    # enrolled for this test alone (no routing rule names it).
+    layout = DeployLayout(binational.home)
+    plan = binational.info.plan
+    tpd = binational.connect("USA-TPD", scram=True)
+    assert isinstance(probe(tpd.bootstrap, tpd.config, timeout=30), list)
+    assert _acls_of(binational.admin("USA"), "User:USA-TPD")
+    remaining = [a for a in plan.agencies if a != "USA-TPD"]
+    try:
+        narrowed = init_deployment(
+            binational.home, agencies=remaining, routing=ROUTING, record_types=plan.record_types
+        )
+        apply_country(layout, narrowed, "USA")
+        assert _acls_of(binational.admin("USA"), "User:USA-TPD") == []
+        with pytest.raises(AuthenticationFailedError, match="invalid credentials"):
+            probe(tpd.bootstrap, tpd.config, timeout=10)
+        # Everyone else keeps working.
+        atf = binational.connect("USA-ATF", scram=True)
+        assert isinstance(probe(atf.bootstrap, atf.config, timeout=30), list)
+        assert _acls_of(binational.admin("USA"), "User:USA-ATF")
+    finally:
+        restored = init_deployment(
+            binational.home, agencies=plan.agencies, routing=ROUTING, record_types=plan.record_types
+        )
+        apply_country(layout, restored, "USA")
+
+
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _acls_of(config: dict[str, Any], principal: str) -> list[Any]:
+    anything: Any = None
+    every = AclBindingFilter(
+        ResourceType.ANY, anything, ResourcePatternType.ANY, principal, anything,
+        AclOperation.ANY, AclPermissionType.ANY,
+    )  # fmt: skip
+    admin = AdminClient(dict(config))  # kept alive until the answer is in
+    return list(admin.describe_acls(every, request_timeout=30).result(30))
 
 
 def _topics(config: dict[str, str]) -> set[str]:
