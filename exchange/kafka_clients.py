@@ -20,6 +20,7 @@ __all__ = [
     "HEADER_SCHEMA_FINGERPRINT",
     "HEADER_SENDER",
     "broker_error",
+    "connection_settings",
     "consumer_config",
     "producer_config",
 ]
@@ -109,6 +110,13 @@ def consumer_config(
         "isolation.level": "read_committed",
     }
     return _merge(base, overrides, _PINNED_CONSUMER_KEYS)
+
+
+def connection_settings(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """The overrides that say how to reach the cluster (TLS, SASL), for every client of an
+    agency (admin, quarantine and receipt producers) and never its tuning."""
+    prefixes = ("security.", "ssl.", "sasl.")
+    return {k: str(v) for k, v in overrides.items() if k.startswith(prefixes)}
 
 
 def broker_error(action: str, error: KafkaError | KafkaException | BaseException) -> BrokerError:

@@ -35,23 +35,21 @@ from exchange.audit import KafkaPosition
 from exchange.audit.agency import AgencyAudit
 from exchange.audit.pipeline import ConsumerAudit
 from exchange.audit_bus import ReceiptSender
-from exchange.crypto import Opener, VerifiedEnvelope
+from exchange.consumers._examine import MAX_ENVELOPE_BYTES, Accepted, EnvelopeExaminer, Refusal
+from exchange.crypto import Opener
 from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
-from exchange.errors import IntegrityError, IntegrityReason, RecordValidationError
-from exchange.kafka_clients import broker_error, consumer_config
+from exchange.errors import IntegrityReason
+from exchange.kafka_clients import broker_error, connection_settings, consumer_config
 from exchange.metrics import DEFAULT_METRICS, ExchangeMetrics
-from exchange.policy import summary_from_handling
 from exchange.quarantine import QuarantineEntry, QuarantineWriter
-from exchange.records import ExchangeRecord, record_type
-from exchange.routing import check_prefix, exchange_topic, exchange_topic_regex, reach_for
+from exchange.records import ExchangeRecord
+from exchange.routing import check_prefix, exchange_topic_regex
 from exchange.sinks import DeliveredRecord, ReplayVerdict, Sink
 
-__all__ = ["MAX_ENVELOPE_BYTES", "ConsumeSummary", "RecordHandler", "SecureConsumer"]
+__all__ = ["ConsumeSummary", "RecordHandler", "SecureConsumer"]
 
 logger = logging.getLogger(__name__)
 
-#: Largest envelope accepted; checked before any decoding.
-MAX_ENVELOPE_BYTES = 1 << 20
 
 #: Called with each record after it is safely stored in the sink.
 RecordHandler = Callable[[DeliveredRecord, ExchangeRecord], None]
@@ -71,20 +69,6 @@ class ConsumeSummary:
     @property
     def quarantined_total(self) -> int:
         return sum(self.quarantined.values())
-
-
-@dataclass(frozen=True)
-class _Refusal:
-    reason: str
-    detail: str | None = None
-    verified: VerifiedEnvelope | None = None
-
-
-@dataclass(frozen=True)
-class _Accepted:
-    item: DeliveredRecord
-    record: ExchangeRecord
-    verified: VerifiedEnvelope
 
 
 class SecureConsumer:
@@ -144,8 +128,12 @@ class SecureConsumer:
         self._handler = handler
         self._metrics = metrics
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._opener = Opener(
-            trust, recipient=recipient, accept_suites=accept_suites, clock=self._clock
+        self._prefix = check_prefix(topic_prefix)
+        self._examiner = EnvelopeExaminer(
+            Opener(trust, recipient=recipient, accept_suites=accept_suites, clock=self._clock),
+            agency_id=self._agency,
+            topic_prefix=self._prefix,
+            metrics=metrics,
         )
         overrides = {
             "max.partition.fetch.bytes": 2 * MAX_ENVELOPE_BYTES,
@@ -159,9 +147,7 @@ class SecureConsumer:
                 bootstrap, group_id=self._group, client_id=self._agency, overrides=overrides
             )
         )
-        connection = {
-            k: str(v) for k, v in overrides.items() if k.startswith(("security.", "ssl.", "sasl."))
-        }
+        connection = connection_settings(overrides)
         self._quarantine = QuarantineWriter(
             bootstrap=bootstrap,
             agency_id=self._agency,
@@ -169,7 +155,6 @@ class SecureConsumer:
             config_overrides=connection,
             admin_config=connection,
         )
-        self._prefix = check_prefix(topic_prefix)
         self._audit: ConsumerAudit | None = None
         if audit is not None:
             if audit.agency_id != self._agency:
@@ -226,7 +211,7 @@ class SecureConsumer:
         """
         self._lifecycle.check_open()
         messages = self._consumer.consume(num_messages=self._batch_size, timeout=timeout)
-        batch: list[tuple[Message, _Accepted | _Refusal | None]] = []
+        batch: list[tuple[Message, Accepted | Refusal | None]] = []
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -239,7 +224,7 @@ class SecureConsumer:
                     logger.debug("no exchange topic yet: %s", error.str())
                     continue
                 raise broker_error("consume", KafkaException(error))
-            batch.append((msg, self._examine(msg)))
+            batch.append((msg, self._examiner.examine(msg)))
         if batch:
             self._settle(batch)
         return len(batch)
@@ -260,90 +245,21 @@ class SecureConsumer:
     ) -> None:
         self.close()
 
-    # -- one message -------------------------------------------------------------------
-
-    def _examine(self, msg: Message) -> _Accepted | _Refusal | None:
-        """Verify, decrypt and decode one message; None when it is not addressed to us."""
-        value = msg.value() or b""
-        began = time.perf_counter()
-        checked = self._verify(value, msg.topic() or "")
-        if not isinstance(checked, VerifiedEnvelope):
-            return checked
-        h = checked.header
-        try:
-            opened = self._opener.open(value)
-            rtype = record_type(h.record_type)
-            record = rtype.decode(opened.plaintext, writer_fingerprint=h.schema_fingerprint)
-        except IntegrityError as exc:
-            return _Refusal(exc.reason.value, None, checked)
-        except RecordValidationError:
-            # The message is not repeated: it may quote record content.
-            return _Refusal(IntegrityReason.SCHEMA_MISMATCH.value, None, checked)
-        if summary_from_handling(record.handling) != h.handling:
-            return _Refusal(
-                IntegrityReason.HANDLING_VIOLATION.value,
-                "the record's handling differs from the signed handling summary",
-                checked,
-            )
-        self._metrics.open_seconds.labels(suite=h.suite.value).observe(time.perf_counter() - began)
-        item = DeliveredRecord(
-            message_id=str(h.message_id),
-            sender=h.sender.agency_id,
-            producer_id=h.producer.producer_id,
-            producer_epoch=h.producer.epoch,
-            sequence=h.producer.sequence,
-            record_type=h.record_type,
-            record_id=record.meta.record_id,
-            topic=msg.topic() or "",
-            partition=msg.partition() or 0,
-            offset=msg.offset() or 0,
-            created_at=h.created_at,
-            record_json=rtype.to_json(record),
-        )
-        return _Accepted(item, record, checked)
-
-    def _verify(self, value: bytes, topic: str) -> VerifiedEnvelope | _Refusal | None:
-        """Bounds, signature, trust and topic binding; None when not addressed to us."""
-        if len(value) > MAX_ENVELOPE_BYTES:
-            return _Refusal(IntegrityReason.OVERSIZED.value, f"{len(value)} bytes")
-        try:
-            verified = self._opener.verify(value)
-        except IntegrityError as exc:
-            return _Refusal(exc.reason.value)
-        h = verified.header
-        if not (h.topic == topic == self._expected_topic(verified)):
-            # A validly signed envelope moved to another topic than the one it was sealed for,
-            # or sealed for a topic that is not its sender's for this type and reach.
-            return _Refusal(
-                IntegrityReason.BINDING_MISMATCH.value, f"sealed for topic {h.topic}", verified
-            )
-        if h.recipient_key(self._agency) is None:
-            return None  # not addressed to us: never decrypted
-        return verified
-
-    def _expected_topic(self, verified: VerifiedEnvelope) -> str | None:
-        h = verified.header
-        reach = reach_for(h.sender.agency_id, [r.agency_id for r in h.recipients])
-        try:
-            return exchange_topic(h.sender.agency_id, reach, h.record_type, prefix=self._prefix)
-        except ValueError:
-            return None
-
     # -- one batch ---------------------------------------------------------------------
 
-    def _settle(self, batch: list[tuple[Message, _Accepted | _Refusal | None]]) -> None:
-        accepted = [outcome for _, outcome in batch if isinstance(outcome, _Accepted)]
+    def _settle(self, batch: list[tuple[Message, Accepted | Refusal | None]]) -> None:
+        accepted = [outcome for _, outcome in batch if isinstance(outcome, Accepted)]
         # One verdict per accepted message, in batch order (a message id may repeat in a
         # batch: a replay can land next to its original).
         verdicts = iter(self._sink.check_batch([a.item for a in accepted]))
-        to_store: list[tuple[Message, _Accepted]] = []
+        to_store: list[tuple[Message, Accepted]] = []
         skipped: dict[tuple[str, int], int] = {}
         seen_here: dict[str, _Coordinates] = {}
         for msg, outcome in batch:
             coords = (msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
             if outcome is None:
                 self.summary.not_addressed += 1
-            elif isinstance(outcome, _Refusal):
+            elif isinstance(outcome, Refusal):
                 self._quarantine_message(msg, outcome)
             else:
                 verdict = next(verdicts)
@@ -369,7 +285,7 @@ class SecureConsumer:
                 # write; the offset has advanced, so quarantine now to keep the evidence.
                 self._quarantine_message(
                     msg,
-                    _Refusal(
+                    Refusal(
                         verdict.integrity_reason.value,
                         "refused at write time: another consumer stored it first",
                         stored.verified,
@@ -381,7 +297,7 @@ class SecureConsumer:
             self._audit.finish_batch()
         self._commit(batch)
 
-    def _delivered(self, msg: Message, stored: _Accepted) -> None:
+    def _delivered(self, msg: Message, stored: Accepted) -> None:
         self.summary.delivered += 1
         self._metrics.delivered.labels(
             recipient=self._agency,
@@ -395,7 +311,7 @@ class SecureConsumer:
         if self._handler is not None:
             self._handler(stored.item, stored.record)
 
-    def _redelivered(self, msg: Message, accepted: _Accepted) -> None:
+    def _redelivered(self, msg: Message, accepted: Accepted) -> None:
         # The same envelope at the offset it was stored from: a benign redelivery.
         self.summary.duplicates += 1
         self._metrics.duplicates.labels(recipient=self._agency).inc()
@@ -407,14 +323,14 @@ class SecureConsumer:
 
     def _replay_refusal(
         self,
-        accepted: _Accepted,
+        accepted: Accepted,
         verdict: ReplayVerdict,
         coords: _Coordinates,
         seen_here: dict[str, _Coordinates],
-    ) -> _Refusal | None:
+    ) -> Refusal | None:
         """None for a benign redelivery (same message at the same offset), else a refusal."""
         if verdict.integrity_reason is not None:
-            return _Refusal(verdict.integrity_reason.value, None, accepted.verified)
+            return Refusal(verdict.integrity_reason.value, None, accepted.verified)
         # DUPLICATE: the same envelope again. At the offset it was stored from, it is a
         # redelivery after a crash; anywhere else it was injected again: a replay.
         message_id = accepted.item.message_id
@@ -427,13 +343,13 @@ class SecureConsumer:
         if original == coords:
             return None
         where = "?" if original is None else f"{original[0]}[{original[1]}]@{original[2]}"
-        return _Refusal(
+        return Refusal(
             IntegrityReason.REPLAY.value,
             f"message already delivered from {where}",
             accepted.verified,
         )
 
-    def _quarantine_message(self, msg: Message, refusal: _Refusal) -> None:
+    def _quarantine_message(self, msg: Message, refusal: Refusal) -> None:
         verified = refusal.verified
         _, timestamp = msg.timestamp()
         entry = QuarantineEntry.of(
@@ -465,7 +381,7 @@ class SecureConsumer:
         self.summary.quarantined[reason] += 1
         self._metrics.quarantined.labels(recipient=self._agency, reason=reason).inc()
 
-    def _commit(self, batch: list[tuple[Message, _Accepted | _Refusal | None]]) -> None:
+    def _commit(self, batch: list[tuple[Message, Accepted | Refusal | None]]) -> None:
         # Advisory: the sink holds the real position. Committing keeps group tooling and lag
         # monitoring meaningful.
         last: dict[tuple[str, int], int] = {}

@@ -35,6 +35,7 @@ from exchange.kafka_clients import (
     HEADER_RECORD_TYPE,
     HEADER_SENDER,
     broker_error,
+    connection_settings,
     producer_config,
 )
 from exchange.metrics import DEFAULT_METRICS, ExchangeMetrics
@@ -88,12 +89,6 @@ class _Unsent:
     topic: str
     key: bytes
     record_type: str
-
-
-def _connection_settings(overrides: Mapping[str, Any]) -> dict[str, str]:
-    """The overrides that say how to reach the cluster (TLS, SASL), for the AdminClient too."""
-    prefixes = ("security.", "ssl.", "sasl.")
-    return {k: str(v) for k, v in overrides.items() if k.startswith(prefixes)}
 
 
 class SecureProducer:
@@ -348,7 +343,7 @@ class SecureProducer:
         ensure_topics(
             self._bootstrap,
             [exchange_topic_spec(topic, partitions=self._partitions, retention=self._retention)],
-            admin_config=_connection_settings(self._overrides),
+            admin_config=connection_settings(self._overrides),
         )
         self._topics.add(topic)
 
