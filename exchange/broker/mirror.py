@@ -25,6 +25,7 @@ __all__ = [
     "MirrorLayout",
     "find_mirror_processes",
     "is_mirror_process",
+    "mirror_argv",
     "spawn_mirror",
     "wait_mirror_started",
 ]
@@ -94,17 +95,24 @@ def spawn_mirror(java: str, libs_dir: Path, mirror: MirrorLayout) -> tuple[int, 
     except OSError as exc:
         raise BrokerError(f"cannot write {mirror.root}: {exc.strerror}") from exc
     offset = log_size(mirror.log)
-    argv = java_argv(
+    return spawn_detached(mirror_argv(java, libs_dir, mirror), output=mirror.stdout_log), offset
+
+
+def mirror_argv(java: str, libs_dir: Path, mirror: MirrorLayout) -> list[str]:
+    """The mirror's command line: JVM flags, classpath, main class, config file, target.
+
+    Key material and passwords are named inside ``mm2.properties`` (as paths), never here:
+    a command line is readable by every local user (``ps``, ``/proc/<pid>/cmdline``).
+    """
+    return java_argv(
         java,
         flags=MIRROR_JVM_FLAGS,
         log4j2=mirror.log4j2_properties,
         libs_dir=libs_dir,
         main=MIRROR_MAIN,
-        # Key material is named inside mm2.properties (paths only), never on this line.
         args=[str(mirror.properties), "--clusters", mirror.target],
         error_file=mirror.root / "logs" / "hs_err_pid%p.log",
     )
-    return spawn_detached(argv, output=mirror.stdout_log), offset
 
 
 def wait_mirror_started(mirror: MirrorLayout, pid: int, offset: int, *, timeout: float) -> None:

@@ -25,16 +25,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from exchange.routing import RoutingTable, parse_exchange_topic, quarantine_topic
+# Topic names come from exchange.routing alone, so the ACLs follow any renaming there.
+from exchange.routing import (
+    RoutingTable,
+    audit_topic,
+    parse_exchange_topic,
+    quarantine_topic,
+    receipts_topic,
+)
 
 __all__ = [
     "AclEntry",
     "addressed",
-    "audit_topic",
     "cluster_acls",
     "mirror_principal",
     "mirrored_topics",
-    "receipts_topic",
 ]
 
 Resource = Literal["TOPIC", "GROUP", "CLUSTER"]
@@ -80,16 +85,6 @@ class AclEntry:
             "name": self.name,
             "operation": self.operation,
         }
-
-
-def audit_topic(agency_id: str, *, prefix: str = "") -> str:
-    """``audit.<agency>``: the agency's published audit log (docs/audit.md)."""
-    return f"{prefix}audit.{agency_id}"
-
-
-def receipts_topic(sender: str, *, prefix: str = "") -> str:
-    """``receipts.<sender>``: signed delivery receipts addressed to ``sender``."""
-    return f"{prefix}receipts.{sender}"
 
 
 def mirror_principal(country: str) -> str:

@@ -20,7 +20,8 @@ def _charted() -> set[str]:
     names = set()
     for panel in doc["panels"]:
         for target in panel.get("targets", []):
-            for name in _NAME.findall(target["expr"]):
+            for found in _NAME.findall(target["expr"]):
+                name = found
                 for suffix in _SUFFIXES:
                     name = name.removesuffix(suffix)
                 names.add(name)
