@@ -1,7 +1,9 @@
-"""The binational profile for a test session: a MEX and a USA cluster linked by MirrorMaker 2.
+"""The binational profile for tests: a MEX and a USA cluster linked by MirrorMaker 2.
 
-Started once per session in a temporary ``EXCHANGE_HOME`` on free ports, with TLS, SCRAM and
-ACLs derived from :data:`ROUTING`, and stopped at the end. If it cannot start, the tests that
+Started once per test module that uses it (in practice once per session: one module does),
+in a temporary ``EXCHANGE_HOME`` on free ports, with TLS, SCRAM and ACLs derived from
+:data:`ROUTING`, and stopped when the module ends: its four JVMs must not compete with the
+rest of the integration suite for two cores. If it cannot start, the tests that
 use it fail with the log tail; they are never skipped. Import the fixture by name::
 
     from tests.integration.binational_fixtures import binational
@@ -61,11 +63,12 @@ class Binational:
         return DeployLayout(self.home).country(country).ca_cert
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def binational(
-    tmp_path_factory: pytest.TempPathFactory, kafka_libs_cache: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_libs_cache: Path,
 ) -> Iterator[Binational]:
-    """Both clusters and both mirrors for the whole session."""
+    """Both clusters and both mirrors for the module's tests."""
     home = tmp_path_factory.mktemp("binational-home")
     # Six consecutive free ports (find_free_base_port(3) checks 2 * 3 of them), below the
     # ephemeral range (32768+) where a client socket could hold one by chance.
