@@ -75,7 +75,8 @@ def _round_trip(bootstrap: str, topic: str, payloads: list[bytes]) -> list[bytes
             failures.append(err)
 
     for payload in payloads:
-        producer.produce(topic, payload, on_delivery=delivered)
+        # One key, so one partition: Kafka orders messages within a partition only.
+        producer.produce(topic, payload, key=b"round-trip", on_delivery=delivered)
     assert producer.flush(60) == 0
     assert failures == []
     consumer = Consumer(
