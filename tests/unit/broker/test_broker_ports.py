@@ -43,7 +43,9 @@ def test_check_names_the_taken_port(listening: int) -> None:
 
 
 def test_free_base_port_skips_a_taken_range(listening: int) -> None:
-    base = find_free_base_port(3, start=listening - 1)
+    # The OS picks ``listening`` from its ephemeral range, which can lie above the default
+    # ``stop``: search a window around it.
+    base = find_free_base_port(3, start=listening - 1, stop=min(listening + 1000, 65535))
 
     assert not any(port_in_use(p) for p in range(base, base + 6))
     assert not base <= listening < base + 6
