@@ -65,6 +65,7 @@ def _register() -> None:
     # Imported here so that `exchange --help` stays fast and each module stays independent.
     from exchange.cli import (  # noqa: PLC0415
         audit,
+        bench,
         broker,
         consume,
         demo,
@@ -78,6 +79,7 @@ def _register() -> None:
     )
 
     cli.add_command(audit.audit)
+    cli.add_command(bench.bench)
     cli.add_command(broker.broker)
     cli.add_command(demo.demo)
     cli.add_command(deploy.deploy)

@@ -1,0 +1,214 @@
+"""Orchestration of ``exchange bench``: a broker, then every variant through three phases.
+
+Per variant (plain Avro, then each suite), each role in its own process
+(:mod:`exchange.bench.worker`), on topics under a fresh prefix so no phase sees another's data:
+
+1. **closed loop**: a consumer joins, then a producer publishes ``records`` records as fast as
+   it can; producer msgs/s (first publish to last delivery report) and end-to-end msgs/s
+   (first publish to last record consumed) come from this phase;
+2. **drain**: a fresh consumer group reads the full topic; consumer msgs/s;
+3. **paced**: a consumer joins, then a producer publishes at ``rate`` msgs/s for ``seconds``
+   seconds, open loop; per-record latency = consume time - scheduled send time.
+
+Unstable module: :mod:`exchange.cli.bench` is its caller.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from exchange.bench.stats import VARIANTS, ConsumerRun, MemoryCheck, ProducerRun, VariantResult
+from exchange.bench.worker import topic_for
+from exchange.broker import ensure_cluster, find_free_base_port, stop_cluster
+from exchange.errors import BrokerError
+from exchange.producers.secure import exchange_topic_spec
+from exchange.topics import ensure_topics
+
+__all__ = ["BenchPlan", "local_broker", "run_memory_check", "run_variant"]
+
+#: Progress callback: called with a short description before each step.
+Step = Callable[[str], None]
+_JOIN_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What one run measures.
+
+    Attributes:
+        bootstrap: the broker.
+        records: records per closed-loop and drain phase.
+        rate: offered rate of the paced phase, msgs/s.
+        seconds: duration of the paced phase.
+        pool: distinct seeded records cycled through (each message gets its own record id).
+        partitions: partitions of every topic (as ``SecureProducer`` creates them).
+        workdir: where workers put their results and the secure consumers their SQLite sinks.
+    """
+
+    bootstrap: str
+    records: int
+    rate: float
+    seconds: float
+    pool: int
+    partitions: int
+    workdir: Path
+
+    @property
+    def paced_records(self) -> int:
+        return max(1, int(self.rate * self.seconds))
+
+
+@contextmanager
+def local_broker(libs_cache: Path | None) -> Iterator[str]:
+    """A one-node broker in a temporary ``EXCHANGE_HOME`` on free ports; stopped on exit.
+
+    The home is removed after a clean run and kept when the broker failed, so the log the
+    error names is still there.
+
+    Raises:
+        ExchangeError: the broker did not start (it is stopped before the error propagates).
+    """
+    home = Path(tempfile.mkdtemp(prefix="exchange-bench-home-"))
+    try:
+        base_port = find_free_base_port(1)
+        info = ensure_cluster(home, nodes=1, base_port=base_port, libs_cache=libs_cache)
+        yield info.bootstrap
+    except BaseException:
+        stop_cluster(home)
+        raise
+    stop_cluster(home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def run_variant(plan: BenchPlan, variant: str, step: Step) -> VariantResult:
+    """Run the three phases of one variant (module docstring).
+
+    Raises:
+        BrokerError: a worker failed or a consumer never joined its group.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"got variant {variant!r}, expected one of {', '.join(VARIANTS)}")
+    step(f"{variant}: closed loop, {plan.records} records")
+    prefix = _prefix()
+    _create_topic(plan, variant, prefix)
+    consumed, produced = _together(plan, variant, prefix, plan.records, rate=0.0)
+    step(f"{variant}: drain, {plan.records} records")
+    drained = ConsumerRun.from_json(
+        _wait(_consumer(plan, variant, prefix, plan.records, times=False), "drain consumer")
+    )
+    step(f"{variant}: paced, {plan.rate:.0f} msgs/s for {plan.seconds:.0f} s")
+    paced_prefix = _prefix()
+    _create_topic(plan, variant, paced_prefix)
+    paced_consumer, paced_producer = _together(
+        plan, variant, paced_prefix, plan.paced_records, rate=plan.rate
+    )
+    return VariantResult(
+        variant, plan.records, produced, consumed, drained,
+        plan.paced_records, paced_producer, paced_consumer,
+    )  # fmt: skip
+
+
+def run_memory_check(plan: BenchPlan, variant: str, records: int, step: Step) -> MemoryCheck:
+    """Push ``records`` records through one suite; sample the consumer's RSS every 1,000.
+
+    Raises:
+        BrokerError: a worker failed.
+    """
+    step(f"memory: {variant}, {records} records")
+    prefix = _prefix()
+    _create_topic(plan, variant, prefix)
+    consumer, _ = _together(plan, variant, prefix, records, rate=0.0, times=False)
+    return MemoryCheck(variant, records, consumer)
+
+
+def _prefix() -> str:
+    return f"bench{uuid.uuid4().hex[:10]}."
+
+
+def _create_topic(plan: BenchPlan, variant: str, prefix: str) -> None:
+    # Created up front: the secure consumer subscribes by pattern and would otherwise see a
+    # new topic only at its next metadata refresh.
+    spec = exchange_topic_spec(topic_for(variant, prefix), partitions=plan.partitions)
+    ensure_topics(plan.bootstrap, [spec])
+
+
+def _together(
+    plan: BenchPlan, variant: str, prefix: str, records: int, *, rate: float, times: bool = True
+) -> tuple[ConsumerRun, ProducerRun]:
+    consumer = _consumer(plan, variant, prefix, records, times=times)
+    try:
+        _wait_joined(plan.bootstrap, consumer.group, consumer.process)
+        producer = _Worker.start(plan, "produce", variant, prefix, records, rate=rate)
+        produced = ProducerRun.from_json(_wait(producer, "producer"))
+    except BaseException:
+        consumer.process.kill()
+        raise
+    return ConsumerRun.from_json(_wait(consumer, "consumer")), produced
+
+
+@dataclass(frozen=True)
+class _Worker:
+    process: subprocess.Popen[bytes]
+    out: Path
+    group: str
+
+    @classmethod
+    def start(
+        cls, plan: BenchPlan, role: str, variant: str, prefix: str, records: int, *,
+        rate: float = 0.0, times: bool = True,
+    ) -> _Worker:  # fmt: skip
+        group = f"{prefix}{role}.{uuid.uuid4().hex[:6]}"
+        out = plan.workdir / f"{group}.json"
+        argv = [
+            sys.executable, "-m", "exchange.bench.worker", role, "--variant", variant,
+            "--bootstrap", plan.bootstrap, "--prefix", prefix, "--records", str(records),
+            "--rate", str(rate), "--pool", str(plan.pool), "--group", group,
+            "--workdir", str(plan.workdir), "--out", str(out),
+        ]  # fmt: skip
+        if times:
+            argv.append("--times")
+        return cls(subprocess.Popen(argv, stdout=subprocess.DEVNULL), out, group)
+
+
+def _consumer(plan: BenchPlan, variant: str, prefix: str, records: int, *, times: bool) -> _Worker:
+    return _Worker.start(plan, "consume", variant, prefix, records, times=times)
+
+
+def _wait(worker: _Worker, what: str) -> dict[str, object]:
+    code = worker.process.wait()
+    if code != 0 or not worker.out.exists():
+        raise BrokerError(f"the benchmark's {what} process failed (exit {code}); see stderr")
+    data: dict[str, object] = json.loads(worker.out.read_text())
+    worker.out.unlink()
+    return data
+
+
+def _wait_joined(bootstrap: str, group: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait until ``group`` is stable with a member that holds partitions."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + _JOIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BrokerError(f"the consumer of {group} exited before joining its group")
+        try:
+            described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except Exception:  # noqa: BLE001 - not known yet: the consumer is still starting
+            described = None
+        if described is not None and any(
+            m.assignment and m.assignment.topic_partitions for m in described.members
+        ):
+            return
+        time.sleep(0.1)
+    raise BrokerError(f"consumer group {group} did not join within {_JOIN_TIMEOUT_S:.0f} s")
