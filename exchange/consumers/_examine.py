@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import Message
 
 from exchange.crypto import Opener, VerifiedEnvelope
+from exchange.crypto.open import VerifiedForOpening
 from exchange.errors import IntegrityError, IntegrityReason, RecordValidationError
 from exchange.metrics import ExchangeMetrics
 from exchange.policy import summary_from_handling
@@ -60,12 +61,14 @@ class EnvelopeExaminer:
         """Verify, decrypt and decode one message; None when it is not addressed to us."""
         value = msg.value() or b""
         began = time.perf_counter()
-        checked = self._verify(value, msg.topic() or "")
-        if not isinstance(checked, VerifiedEnvelope):
-            return checked
+        verdict = self._verify(value, msg.topic() or "")
+        if not isinstance(verdict, VerifiedForOpening):
+            return verdict
+        checked = verdict.verified
         h = checked.header
         try:
-            opened = self._opener.open(value)
+            # Opens the bytes verified above without decoding and verifying them again.
+            opened = self._opener.open_verified(verdict)
             rtype = record_type(h.record_type)
             record = rtype.decode(opened.plaintext, writer_fingerprint=h.schema_fingerprint)
         except IntegrityError as exc:
@@ -96,14 +99,15 @@ class EnvelopeExaminer:
         )
         return Accepted(item, record, checked)
 
-    def _verify(self, value: bytes, topic: str) -> VerifiedEnvelope | Refusal | None:
+    def _verify(self, value: bytes, topic: str) -> VerifiedForOpening | Refusal | None:
         """Bounds, signature, trust and topic binding; None when not addressed to us."""
         if len(value) > MAX_ENVELOPE_BYTES:
             return Refusal(IntegrityReason.OVERSIZED.value, f"{len(value)} bytes")
         try:
-            verified = self._opener.verify(value)
+            checked = self._opener.verify_for_opening(value)
         except IntegrityError as exc:
             return Refusal(exc.reason.value)
+        verified = checked.verified
         h = verified.header
         if not (h.topic == topic == self._expected_topic(verified)):
             # A validly signed envelope moved to another topic than the one it was sealed for,
@@ -113,7 +117,7 @@ class EnvelopeExaminer:
             )
         if h.recipient_key(self._agency) is None:
             return None  # not addressed to us: never decrypted
-        return verified
+        return checked
 
     def _expected_topic(self, verified: VerifiedEnvelope) -> str | None:
         h = verified.header

@@ -43,7 +43,14 @@ from exchange.crypto.suites import suite_info
 from exchange.errors import IntegrityError, IntegrityReason, PolicyError
 from exchange.policy import check_addressing, check_release
 
-__all__ = ["DEFAULT_SKEW", "MAX_SKEW", "OpenedEnvelope", "Opener", "VerifiedEnvelope"]
+__all__ = [
+    "DEFAULT_SKEW",
+    "MAX_SKEW",
+    "OpenedEnvelope",
+    "Opener",
+    "VerifiedEnvelope",
+    "VerifiedForOpening",
+]
 
 
 logger = logging.getLogger(__name__)
@@ -56,6 +63,27 @@ def _fail(reason: IntegrityReason) -> IntegrityError:
     # The reason goes to the exception attribute and a debug log only (STYLE.md §3).
     logger.debug("envelope rejected: %s", reason.value)
     return IntegrityError(reason)
+
+
+class VerifiedForOpening:
+    """An envelope :meth:`Opener.verify_for_opening` verified, not yet opened.
+
+    Only an :class:`Opener` makes one and only the same opener opens it; it holds the parsed
+    bytes that were verified, so opening cannot be pointed at other bytes.
+
+    Attributes:
+        verified: the verified header, sender key and digests.
+    """
+
+    __slots__ = ("_opener", "_raw", "verified")
+
+    def __init__(self, verified: VerifiedEnvelope, raw: RawEnvelope, opener: Opener) -> None:
+        self.verified = verified
+        self._raw = raw
+        self._opener = opener
+
+    def __repr__(self) -> str:
+        return f"VerifiedForOpening({self.verified.message_id})"
 
 
 class Opener:
@@ -127,9 +155,54 @@ class Opener:
                 ``BAD_KEY_WRAP``, ``DECRYPTION_FAILED``, ``COMMITMENT_MISMATCH``.
             TypeError: the opener was built without a recipient key provider.
         """
+        self._need_recipient()
+        return self._open_checked(*self._verify(envelope, now or self._clock()))
+
+    def verify_for_opening(
+        self, envelope: bytes, *, now: datetime | None = None
+    ) -> VerifiedForOpening:
+        """Verify ``envelope`` as :meth:`verify` does, keeping what :meth:`open_verified`
+        needs so that a consumer that acts on the verified header first (topic binding, "is it
+        addressed to me?") does not decode and verify the same bytes a second time.
+
+        Args:
+            envelope: the untrusted envelope bytes.
+            now: the verification time (default: the opener's clock), captured once.
+
+        Returns:
+            The verified envelope (``.verified``), to open with :meth:`open_verified` of this
+            same opener.
+
+        Raises:
+            IntegrityError: any failure :meth:`verify` reports.
+        """
+        verified, raw = self._verify(envelope, now or self._clock())
+        return VerifiedForOpening(verified, raw, self)
+
+    def open_verified(self, checked: VerifiedForOpening) -> OpenedEnvelope:
+        """Open what :meth:`verify_for_opening` of this opener verified: the recipient,
+        release, unwrap, decrypt and commitment steps of :meth:`open`, on the bytes that were
+        verified (the result carries them; nothing can be swapped in between).
+
+        Raises:
+            IntegrityError: ``NOT_A_RECIPIENT``, ``HANDLING_VIOLATION``, ``BAD_KEY_WRAP``,
+                ``DECRYPTION_FAILED``, ``COMMITMENT_MISMATCH``.
+            TypeError: no recipient key provider, or ``checked`` came from another opener
+                (whose trust store, suites or clock may differ).
+        """
+        self._need_recipient()
+        if not isinstance(checked, VerifiedForOpening) or checked._opener is not self:
+            raise TypeError("got a result of another Opener, expected this one's")
+        return self._open_checked(checked.verified, checked._raw)
+
+    def _need_recipient(self) -> None:
         if self._recipient is None:
             raise TypeError("open() needs Opener(recipient=...); auditors use verify()")
-        verified, raw = self._verify(envelope, now or self._clock())
+
+    def _open_checked(self, verified: VerifiedEnvelope, raw: RawEnvelope) -> OpenedEnvelope:
+        # Only ever called with the pair _verify returned for the same bytes.
+        if self._recipient is None:  # pragma: no cover - callers checked it
+            raise TypeError("no recipient key provider")
         h = verified.header
         me = h.recipient_key(self._recipient.agency_id)
         if me is None:
