@@ -75,11 +75,23 @@ def intel_report(
     originator = seizure.handling.originator
     spanish = lang_of(originator) == "es-MX"
     # An analyst can only derive from what was released to them.
-    sources: list[ExchangeRecord] = [
+    released: list[ExchangeRecord] = [
         s
         for s in (seizure, *requests, *responses, *ballistic)
         if s.handling.is_releasable_to(originator.agency_id)
     ]
+    # Every other report is written for the counterpart country, so it derives only from
+    # sources that country may already see (derived handling keeps every source's limits).
+    counterpart = "USA" if originator.country == "MEX" else "MEX"
+    shareable = [
+        s
+        for s in released
+        if counterpart in s.handling.releasable_to and s.handling.releasable_to_agencies is None
+    ]
+    binational = any(s is seizure for s in shareable) and rng.random() < 0.5
+    sources = shareable if binational else released
+    requests = [r for r in requests if any(r is s for s in sources)]
+    responses = [t for t in responses if any(t is s for s in sources)]
     published = max(s.meta.created_at for s in sources) + timedelta(days=rng.randrange(1, 6))
     identity, actor = f"identity--{b.uuid()}", f"threat-actor--{b.uuid()}"
     cell = f"Célula Norte-{rng.randrange(1, 40)}"
