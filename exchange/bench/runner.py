@@ -121,7 +121,12 @@ def run_variant(plan: BenchPlan, variant: str, step: Step) -> VariantResult:
 
 
 def run_memory_check(plan: BenchPlan, variant: str, records: int, step: Step) -> MemoryCheck:
-    """Push ``records`` records through one suite; sample the consumer's RSS every 1,000.
+    """Fill a topic with ``records`` records, then drain it with one consumer that samples its
+    RSS every 1,000 records.
+
+    Draining a full topic keeps librdkafka's prefetch queue (``queued.max.messages.kbytes``)
+    full from the first second, so growth after the warm-up is the consumer's own: the
+    opener's root and DEK caches, the sink, the examiner.
 
     Raises:
         BrokerError: a worker failed.
@@ -129,8 +134,9 @@ def run_memory_check(plan: BenchPlan, variant: str, records: int, step: Step) ->
     step(f"memory: {variant}, {records} records")
     prefix = _prefix()
     _create_topic(plan, variant, prefix)
-    consumer, _ = _together(plan, variant, prefix, records, rate=0.0, times=False)
-    return MemoryCheck(variant, records, consumer)
+    _wait(_Worker.start(plan, "produce", variant, prefix, records), "producer")
+    drained = _wait(_consumer(plan, variant, prefix, records, times=False), "memory consumer")
+    return MemoryCheck(variant, records, ConsumerRun.from_json(drained))
 
 
 def _prefix() -> str:

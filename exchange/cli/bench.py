@@ -84,11 +84,18 @@ _POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the table into this Markdown file (docs/benchmarks.md).",
 )
+@click.option(
+    "--docs-tag",
+    default="main",
+    show_default=True,
+    help="Name of the section in --docs (runs with other settings keep their own).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @pass_cli
 def bench(
     cli: CliContext, *, records: int, rate: float, seconds: float, pool: int,
-    suites: tuple[str, ...], quick: bool, memory_records: int, docs: Path | None, as_json: bool,
+    suites: tuple[str, ...], quick: bool, memory_records: int, docs: Path | None,
+    docs_tag: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Measure plain Avro and the sealed suites in one run on a real Kafka broker.
 
@@ -102,7 +109,7 @@ def bench(
     err = Console(stderr=True)
     command = _command(
         records=records, rate=rate, seconds=seconds, pool=pool, suites=suites,
-        memory_records=memory_records, docs=docs, as_json=as_json,
+        memory_records=memory_records, docs=docs, docs_tag=docs_tag, as_json=as_json,
     )  # fmt: skip
     steps = len(variants) * 3 + (1 if memory_records else 0)
     with (
@@ -132,7 +139,7 @@ def bench(
     else:
         Console().print(rich_table(summary))
     if docs is not None:
-        update_docs(docs, markdown_section(summary, environment(kafka)))
+        update_docs(docs, markdown_section(summary, environment(kafka), docs_tag), docs_tag)
         err.print(f"wrote the table into {docs}")
     if not all(r.complete for r in results):
         raise click.exceptions.Exit(1)
@@ -150,7 +157,7 @@ def _broker(cli: CliContext) -> Iterator[tuple[str, str]]:
 def _command(
     *,
     records: int, rate: float, seconds: float, pool: int, suites: tuple[str, ...],
-    memory_records: int, docs: Path | None, as_json: bool,
+    memory_records: int, docs: Path | None, docs_tag: str, as_json: bool,
 ) -> str:  # fmt: skip
     parts = ["exchange bench", f"--records {records}", f"--rate {rate:g}",
              f"--seconds {seconds:g}", f"--pool {pool}"]  # fmt: skip
@@ -159,6 +166,8 @@ def _command(
         parts.append(f"--memory-records {memory_records}")
     if docs is not None:
         parts.append(f"--docs {docs}")
+        if docs_tag != "main":
+            parts.append(f"--docs-tag {docs_tag}")
     if as_json:
         parts.append("--json")
     return " ".join(parts)

@@ -152,7 +152,9 @@ def test_markdown_section_replaces_only_its_own_part(tmp_path: Path) -> None:
     update_docs(docs, markdown_section(_summary(), env))
     first = docs.read_text()
     assert first.startswith("# Benchmarks\n\nhand-written intro\n")
-    assert first.count(DOCS_BEGIN) == first.count(DOCS_END) == 1
+    assert (
+        first.count(DOCS_BEGIN.format(tag="main")) == first.count(DOCS_END.format(tag="main")) == 1
+    )
     assert "| end-to-end ratio to plain | - | 0.50 | 0.33 | 0.33 |" in first
     assert "`exchange bench --quick`" in first
     docs.write_text(first + "\nhand-written analysis\n")
@@ -160,7 +162,13 @@ def test_markdown_section_replaces_only_its_own_part(tmp_path: Path) -> None:
     second = docs.read_text()
     assert "other box" in second
     assert "test box" not in second
-    assert second.count(DOCS_BEGIN) == 1
+    assert second.count(DOCS_BEGIN.format(tag="main")) == 1
+    # Another tag gets its own section and leaves this one alone.
+    update_docs(docs, markdown_section(_summary(), env, "slow"), "slow")
+    third = docs.read_text()
+    assert third.count(DOCS_BEGIN.format(tag="slow")) == 1
+    assert third.count(DOCS_BEGIN.format(tag="main")) == 1
+    assert "other box" in third
     assert second.endswith("\nhand-written analysis\n")
 
 
