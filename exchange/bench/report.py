@@ -140,7 +140,7 @@ def environment(kafka: str) -> dict[str, str]:
         ),
         "versions": (
             f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
-            f"confluent-kafka {confluent_kafka.version()[0]}, librdkafka "
+            f"confluent-kafka {confluent_kafka.__version__}, librdkafka "
             f"{confluent_kafka.libversion()[0]}, Apache Kafka {kafka}"
         ),
     }
