@@ -49,10 +49,9 @@ CONSUMER_OVERRIDES: dict[str, Any] = {
     "topic.metadata.refresh.interval.ms": 30_000,
 }
 _RSS_EVERY = 1_000
-#: How long the secure consumer's batch poll waits to fill a batch (librdkafka's consume()
-#: returns at ``batch_size`` messages or this timeout). It is the latency/throughput knob:
-#: each poll is one sink transaction with one fsync. ``exchange consume`` uses 0.5 s.
-_BATCH_POLL_S = 0.01
+#: Longest wait for a message, the same in both consumers (``UnsealedAvroConsumer.poll`` and
+#: ``SecureConsumer.poll_batch``); both return as soon as a message is there.
+_POLL_S = 0.2
 
 
 def topic_for(variant: str, prefix: str) -> str:
@@ -222,7 +221,7 @@ def _consumer_loop(
         )  # fmt: skip
 
         def poll_plain() -> int:
-            item = plain.poll(0.2)
+            item = plain.poll(_POLL_S)
             if item is None:
                 return 0
             seen(item.record.meta.record_id)
@@ -239,7 +238,7 @@ def _consumer_loop(
     )  # fmt: skip
 
     def poll_secure() -> int:
-        return secure.poll_batch(_BATCH_POLL_S)
+        return secure.poll_batch(_POLL_S)
 
     def close_secure() -> None:
         secure.close()

@@ -210,7 +210,7 @@ class SecureConsumer:
             SinkError: the sink transaction failed.
         """
         self._lifecycle.check_open()
-        messages = self._consumer.consume(num_messages=self._batch_size, timeout=timeout)
+        messages = self._next_messages(timeout)
         batch: list[tuple[Message, Accepted | Refusal | None]] = []
         for msg in messages:
             error = msg.error()
@@ -228,6 +228,22 @@ class SecureConsumer:
         if batch:
             self._settle(batch)
         return len(batch)
+
+    def _next_messages(self, timeout: float) -> list[Message]:
+        """Wait up to ``timeout`` for one message, then take whatever else is already queued,
+        up to ``batch_size``.
+
+        ``Consumer.consume(n, timeout)`` returns only when ``n`` messages arrived or the
+        timeout passed, so at a modest rate every record waited out the whole poll timeout
+        (0.5 s by default in ``run``). Here a batch is handled as soon as its first message is
+        there; a backlog still comes in full batches.
+        """
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return []
+        if self._batch_size == 1:
+            return [first]
+        return [first, *self._consumer.consume(num_messages=self._batch_size - 1, timeout=0)]
 
     def close(self) -> None:
         if self._lifecycle.close():
