@@ -36,7 +36,7 @@ from exchange.errors import BrokerError
 from exchange.producers.secure import exchange_topic_spec
 from exchange.topics import ensure_topics
 
-__all__ = ["BenchPlan", "local_broker", "run_memory_check", "run_variant"]
+__all__ = ["BenchPlan", "local_broker", "run_memory_check", "run_variant", "warm_up"]
 
 #: Progress callback: called with a short description before each step.
 Step = Callable[[str], None]
@@ -118,6 +118,19 @@ def run_variant(plan: BenchPlan, variant: str, step: Step) -> VariantResult:
         variant, plan.records, produced, consumed, drained,
         plan.paced_records, paced_producer, paced_consumer,
     )  # fmt: skip
+
+
+def warm_up(plan: BenchPlan, step: Step) -> None:
+    """One unmeasured closed-loop plain run, so the broker's JIT and page cache are warm for
+    every measured variant alike (otherwise the first variants pay the broker's warm-up).
+
+    Raises:
+        BrokerError: a worker failed.
+    """
+    step(f"warm-up: plain, {plan.records} records (not measured)")
+    prefix = _prefix()
+    _create_topic(plan, "plain", prefix)
+    _together(plan, "plain", prefix, plan.records, rate=0.0, times=False)
 
 
 def run_memory_check(plan: BenchPlan, variant: str, records: int, step: Step) -> MemoryCheck:

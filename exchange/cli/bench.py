@@ -23,7 +23,13 @@ from exchange.bench.report import (
     rich_table,
     update_docs,
 )
-from exchange.bench.runner import BenchPlan, local_broker, run_memory_check, run_variant
+from exchange.bench.runner import (
+    BenchPlan,
+    local_broker,
+    run_memory_check,
+    run_variant,
+    warm_up,
+)
 from exchange.bench.stats import SECURE_VARIANTS, summary_json
 from exchange.cli._context import CliContext, pass_cli
 
@@ -111,7 +117,7 @@ def bench(
         records=records, rate=rate, seconds=seconds, pool=pool, suites=suites,
         memory_records=memory_records, docs=docs, docs_tag=docs_tag, as_json=as_json,
     )  # fmt: skip
-    steps = len(variants) * 3 + (1 if memory_records else 0)
+    steps = 1 + len(variants) * 3 + (1 if memory_records else 0)
     with (
         _broker(cli) as (bootstrap, kafka),
         tempfile.TemporaryDirectory(prefix="exchange-bench-") as workdir,
@@ -126,6 +132,7 @@ def bench(
             started[0] = True
 
         plan = BenchPlan(bootstrap, records, rate, seconds, pool, 3, Path(workdir))
+        warm_up(plan, step)
         results = [run_variant(plan, v, step) for v in variants]
         memory = run_memory_check(plan, "classic", memory_records, step) if memory_records else None
         bar.update(task, advance=1)
