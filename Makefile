@@ -34,6 +34,7 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_crypto.py
+	$(BIN)/exchange bench --docs docs/benchmarks.md
 
 broker-down: $(STAMP)
 	$(BIN)/exchange broker down
