@@ -6,12 +6,12 @@ Unstable module.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
 from exchange._internal.lifecycle import Lifecycle
-from exchange.sinks._model import DeliveredRecord, ReplayVerdict
+from exchange.sinks._model import DeliveredRecord, ReplayVerdict, TopicPartition, WriteResult
 from exchange.sinks._replay import ProducerWindow, WindowKey, plan_batch
 
 __all__ = ["BeforeCommitHook", "SinkBase", "check_group_id", "check_items"]
@@ -47,6 +47,41 @@ class SinkBase(ABC):
         self, batch: Sequence[DeliveredRecord]
     ) -> tuple[set[str], dict[WindowKey, ProducerWindow]]:
         """Stored message ids among ``batch`` and stored windows of its items' window keys."""
+
+    @abstractmethod
+    def _write(
+        self,
+        group_id: str,
+        batch: tuple[DeliveredRecord, ...],
+        skipped_offsets: Mapping[TopicPartition, int] | None,
+    ) -> WriteResult:
+        """Store the checked ``batch`` atomically (see :meth:`write`)."""
+
+    def write(
+        self,
+        group_id: str,
+        items: Sequence[DeliveredRecord],
+        *,
+        skipped_offsets: Mapping[TopicPartition, int] | None = None,
+    ) -> WriteResult:
+        """Store a batch, its replay windows and the group's next offsets atomically.
+
+        Args:
+            group_id: Kafka consumer group whose offsets advance.
+            items: verified records in consumption order; DUPLICATEs are ignored.
+            skipped_offsets: per partition, the offset of the last message consumed but
+                not written (quarantined), so it is not read again.
+
+        Returns:
+            One verdict per item; only FRESH items were stored.
+
+        Raises:
+            SinkError: the store failed and nothing of the batch is stored.
+            RuntimeError: the sink is closed.
+        """
+        self._lifecycle.check_open()
+        check_group_id(group_id)
+        return self._write(group_id, check_items(items), skipped_offsets)
 
     @abstractmethod
     def _close(self) -> None:

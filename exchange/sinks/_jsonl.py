@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from exchange.sinks._base import BeforeCommitHook, SinkBase, check_group_id, check_items
+from exchange.sinks._base import BeforeCommitHook, SinkBase, check_group_id
 from exchange.sinks._model import DeliveredRecord, SinkError, TopicPartition, WriteResult
 from exchange.sinks._replay import ProducerWindow, WindowKey, plan_batch
 
@@ -130,30 +130,12 @@ class JsonlSink(SinkBase):
         check_group_id(group_id)
         return dict(self._offsets.get(group_id, {}))
 
-    def write(
+    def _write(
         self,
         group_id: str,
-        items: Sequence[DeliveredRecord],
-        *,
-        skipped_offsets: Mapping[TopicPartition, int] | None = None,
+        batch: tuple[DeliveredRecord, ...],
+        skipped_offsets: Mapping[TopicPartition, int] | None,
     ) -> WriteResult:
-        """Store a batch, its replay windows and the group's next offsets as one segment.
-
-        Args:
-            group_id: Kafka consumer group whose offsets advance.
-            items: verified records in consumption order; DUPLICATEs are ignored.
-            skipped_offsets: per partition, the offset of the last message consumed but
-                not written (quarantined), so it is not read again.
-
-        Returns:
-            One verdict per item; only FRESH items were stored.
-
-        Raises:
-            SinkError: the segment could not be written (nothing is stored).
-        """
-        self._lifecycle.check_open()
-        check_group_id(group_id)
-        batch = check_items(items)
         stored_ids, windows = self._read_state(batch)
         plan = plan_batch(
             batch, stored_ids=stored_ids, windows=windows, skipped_offsets=skipped_offsets

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from exchange.sinks._base import BeforeCommitHook, SinkBase, check_group_id, check_items
+from exchange.sinks._base import BeforeCommitHook, SinkBase, check_group_id
 from exchange.sinks._dsn import redact_dsn, scrub
 from exchange.sinks._model import DeliveredRecord, SinkError, TopicPartition, WriteResult
 from exchange.sinks._replay import BatchPlan, ProducerWindow, WindowKey, plan_batch
@@ -141,30 +141,12 @@ class PostgresSink(SinkBase):
         )
         return {(str(t), int(p)): int(o) for t, p, o in rows}
 
-    def write(
+    def _write(
         self,
         group_id: str,
-        items: Sequence[DeliveredRecord],
-        *,
-        skipped_offsets: Mapping[TopicPartition, int] | None = None,
+        batch: tuple[DeliveredRecord, ...],
+        skipped_offsets: Mapping[TopicPartition, int] | None,
     ) -> WriteResult:
-        """Store a batch, its replay windows and the group's next offsets atomically.
-
-        Args:
-            group_id: Kafka consumer group whose offsets advance.
-            items: verified records in consumption order; DUPLICATEs are ignored.
-            skipped_offsets: per partition, the offset of the last message consumed but
-                not written (quarantined), so it is not read again.
-
-        Returns:
-            One verdict per item; only FRESH items were stored.
-
-        Raises:
-            SinkError: the transaction failed and was rolled back (nothing is stored).
-        """
-        self._lifecycle.check_open()
-        check_group_id(group_id)
-        batch = check_items(items)
         for attempt in range(_RETRIES):
             try:
                 with self._live().transaction():
