@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration bench broker-down clean
+.PHONY: demo test lint typecheck unit integration bench fuzz broker-down clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/bootstrap
 	PYTHON=$(PYTHON) bash scripts/bootstrap
@@ -35,6 +35,12 @@ integration: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_crypto.py
 	$(BIN)/exchange bench --docs docs/benchmarks.md
+
+## fuzz: coverage-guided fuzzing of the envelope decode/verify/open path (atheris) for FUZZ_SECONDS
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[fuzz]'
+	$(BIN)/python -m fuzz.fuzz_envelope --seconds $(FUZZ_SECONDS)
 
 broker-down: $(STAMP)
 	$(BIN)/exchange broker down

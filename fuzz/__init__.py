@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz targets (atheris); see docs/hostile-input.md and ``make fuzz``."""
