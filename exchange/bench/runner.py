@@ -29,14 +29,31 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from exchange.bench.report import kafka_version
 from exchange.bench.stats import VARIANTS, ConsumerRun, MemoryCheck, ProducerRun, VariantResult
-from exchange.bench.worker import topic_for
-from exchange.broker import ensure_cluster, find_free_base_port, stop_cluster
+from exchange.bench.workload import topic_for
+from exchange.broker import (
+    ClusterInfo,
+    cluster_status,
+    ensure_cluster,
+    find_free_base_port,
+    stop_cluster,
+)
 from exchange.errors import BrokerError
 from exchange.producers.secure import exchange_topic_spec
+from exchange.settings import ExchangeSettings
 from exchange.topics import ensure_topics
 
-__all__ = ["BenchPlan", "local_broker", "run_memory_check", "run_variant", "warm_up"]
+__all__ = [
+    "BenchPlan",
+    "Broker",
+    "local_cluster",
+    "run_broker",
+    "run_memory_check",
+    "run_variant",
+    "wait_joined",
+    "warm_up",
+]
 
 #: Progress callback: called with a short description before each step.
 Step = Callable[[str], None]
@@ -70,8 +87,39 @@ class BenchPlan:
         return max(1, int(self.rate * self.seconds))
 
 
+_POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
+
+
+@dataclass(frozen=True)
+class Broker:
+    """The broker a run uses: its address, its Kafka version (for the docs) and the pid of
+    its JVM when it is a local one-node broker (None otherwise)."""
+
+    bootstrap: str
+    kafka: str
+    pid: int | None
+
+
 @contextmanager
-def local_broker(libs_cache: Path | None) -> Iterator[str]:
+def run_broker(settings: ExchangeSettings) -> Iterator[Broker]:
+    """``EXCHANGE_BOOTSTRAP`` when set (its JVM pid when it is the local broker under
+    ``EXCHANGE_HOME``); else a :func:`local_cluster`, stopped on exit.
+
+    Raises:
+        ExchangeError: the local broker did not start.
+    """
+    if settings.bootstrap:
+        status = cluster_status(settings.home)
+        local = status.bootstrap == settings.bootstrap and len(status.nodes) == 1
+        pid = status.nodes[0].pid if local else None
+        yield Broker(settings.bootstrap, "(external broker, version not queried)", pid)
+        return
+    with local_cluster(settings.home / "kafka" / "libs") as info:
+        yield Broker(info.bootstrap, kafka_version(_POM), info.nodes[0].pid)
+
+
+@contextmanager
+def local_cluster(libs_cache: Path | None) -> Iterator[ClusterInfo]:
     """A one-node broker in a temporary ``EXCHANGE_HOME`` on free ports; stopped on exit.
 
     The home is removed after a clean run and kept when the broker failed, so the log the
@@ -83,8 +131,7 @@ def local_broker(libs_cache: Path | None) -> Iterator[str]:
     home = Path(tempfile.mkdtemp(prefix="exchange-bench-home-"))
     try:
         base_port = find_free_base_port(1)
-        info = ensure_cluster(home, nodes=1, base_port=base_port, libs_cache=libs_cache)
-        yield info.bootstrap
+        yield ensure_cluster(home, nodes=1, base_port=base_port, libs_cache=libs_cache)
     except BaseException:
         stop_cluster(home)
         raise
@@ -168,7 +215,7 @@ def _together(
 ) -> tuple[ConsumerRun, ProducerRun]:
     consumer = _consumer(plan, variant, prefix, records, times=times)
     try:
-        _wait_joined(plan.bootstrap, consumer.group, consumer.process)
+        wait_joined(plan.bootstrap, consumer.group, consumer.process)
         producer = _Worker.start(plan, "produce", variant, prefix, records, rate=rate)
         produced = ProducerRun.from_json(_wait(producer, "producer"))
     except BaseException:
@@ -214,7 +261,7 @@ def _wait(worker: _Worker, what: str) -> dict[str, object]:
     return data
 
 
-def _wait_joined(bootstrap: str, group: str, process: subprocess.Popen[bytes]) -> None:
+def wait_joined(bootstrap: str, group: str, process: subprocess.Popen[bytes]) -> None:
     """Wait until ``group`` is stable with a member that holds partitions."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     deadline = time.monotonic() + _JOIN_TIMEOUT_S

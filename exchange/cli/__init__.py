@@ -76,6 +76,7 @@ def _register() -> None:
         quarantine,
         sample,
         schemas,
+        soak,
     )
 
     cli.add_command(audit.audit)
@@ -90,6 +91,7 @@ def _register() -> None:
     cli.add_command(publish.publish)
     cli.add_command(consume.consume)
     cli.add_command(quarantine.quarantine)
+    cli.add_command(soak.soak)
 
 
 _register()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -18,14 +16,13 @@ from rich.progress import Progress
 
 from exchange.bench.report import (
     environment,
-    kafka_version,
     markdown_section,
     rich_table,
     update_docs,
 )
 from exchange.bench.runner import (
     BenchPlan,
-    local_broker,
+    run_broker,
     run_memory_check,
     run_variant,
     warm_up,
@@ -34,8 +31,6 @@ from exchange.bench.stats import SECURE_VARIANTS, summary_json
 from exchange.cli._context import CliContext, pass_cli
 
 __all__ = ["bench"]
-
-_POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
 
 
 @click.command()
@@ -119,7 +114,7 @@ def bench(
     )  # fmt: skip
     steps = 1 + len(variants) * 3 + (1 if memory_records else 0)
     with (
-        _broker(cli) as (bootstrap, kafka),
+        run_broker(cli.settings) as broker,
         tempfile.TemporaryDirectory(prefix="exchange-bench-") as workdir,
         Progress(console=err, transient=True) as bar,
     ):
@@ -131,7 +126,7 @@ def bench(
             bar.update(task, description=what, advance=1 if started[0] else 0)
             started[0] = True
 
-        plan = BenchPlan(bootstrap, records, rate, seconds, pool, 3, Path(workdir))
+        plan = BenchPlan(broker.bootstrap, records, rate, seconds, pool, 3, Path(workdir))
         warm_up(plan, step)
         results = [run_variant(plan, v, step) for v in variants]
         memory = run_memory_check(plan, "classic", memory_records, step) if memory_records else None
@@ -146,19 +141,10 @@ def bench(
     else:
         Console().print(rich_table(summary))
     if docs is not None:
-        update_docs(docs, markdown_section(summary, environment(kafka), docs_tag), docs_tag)
+        update_docs(docs, markdown_section(summary, environment(broker.kafka), docs_tag), docs_tag)
         err.print(f"wrote the table into {docs}")
     if not all(r.complete for r in results):
         raise click.exceptions.Exit(1)
-
-
-@contextmanager
-def _broker(cli: CliContext) -> Iterator[tuple[str, str]]:
-    if cli.settings.bootstrap:
-        yield cli.settings.bootstrap, "(external broker, version not queried)"
-        return
-    with local_broker(cli.settings.home / "kafka" / "libs") as bootstrap:
-        yield bootstrap, kafka_version(_POM)
 
 
 def _command(
