@@ -12,9 +12,13 @@ Two branches tell callers what to do (python-tuf, sigstore-python):
     │   ├── RecordValidationError     a record does not satisfy its model or schema
     │   ├── SchemaError               an Avro schema is invalid or breaks compatibility
     │   ├── IntegrityError            any integrity failure (opaque; reason code kept aside)
-    │   └── PolicyError               handling rules forbid the operation
+    │   ├── PolicyError               handling rules forbid the operation
+    │   └── OutboxCorruptError        the producer's outbox is damaged beyond a torn last write
     ├── InfrastructureError       something we depend on failed: retry may help
     │   ├── BrokerError               Kafka (or the local broker runtime) failed
+    │   │   ├── OutboxFullError           brokers unreachable and the outbox is at its bound
+    │   │   └── SpooledError              envelopes wait in the outbox, not yet delivered
+    │   ├── OutboxError               the producer's outbox directory cannot be used
     │   └── ToolMissingError          java or mvn is not installed
     └── ConfigurationError        settings are missing or contradictory: fix and rerun
 
@@ -34,9 +38,13 @@ __all__ = [
     "InfrastructureError",
     "IntegrityError",
     "IntegrityReason",
+    "OutboxCorruptError",
+    "OutboxError",
+    "OutboxFullError",
     "PolicyError",
     "RecordValidationError",
     "SchemaError",
+    "SpooledError",
     "ToolMissingError",
 ]
 
@@ -138,6 +146,45 @@ class InfrastructureError(ExchangeError):
 
 class BrokerError(InfrastructureError):
     """Kafka, or the local broker runtime, failed."""
+
+
+class OutboxFullError(BrokerError):
+    """The outbox holds its byte bound of undelivered envelopes: the record was not accepted.
+
+    The brokers have been unreachable for long enough to fill the outbox; retry once
+    :meth:`~exchange.producers.SecureProducer.flush` has drained some of it.
+    """
+
+
+class SpooledError(BrokerError):
+    """Envelopes are safe in the outbox on disk but the brokers have not acknowledged them.
+
+    Nothing is lost: the next producer on the same outbox sends them first, in order.
+
+    Attributes:
+        spooled: envelopes still waiting in the outbox.
+        directory: the outbox directory.
+    """
+
+    def __init__(self, message: str, *, spooled: int, directory: str) -> None:
+        super().__init__(message)
+        self.spooled = spooled
+        self.directory = directory
+
+
+class OutboxError(InfrastructureError):
+    """The producer's outbox directory cannot be used (held by another producer, disk error)."""
+
+
+class OutboxCorruptError(DataError):
+    """The outbox is damaged in a way a crash cannot explain; it is never repaired silently.
+
+    A torn last append (never ``fsync``ed, so never reported accepted) is cut off on open;
+    damage anywhere else raises this, because cutting it would drop accepted envelopes.
+    """
+
+    def diagnostics(self) -> str:
+        return f"{self}; the outbox was not opened; keep the directory and restore or inspect it"
 
 
 class ToolMissingError(InfrastructureError):
