@@ -149,6 +149,7 @@ class _Worker:
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         self.lines: list[dict[str, Any]] = []
         self._read = 0
+        self._taken = -1
 
     def refresh(self) -> None:
         with self.out.open("rb") as f:
@@ -162,7 +163,18 @@ class _Worker:
         return int(self.lines[-1].get(key, default)) if self.lines else default
 
     def line(self, k: int) -> dict[str, Any] | None:
-        return next((ln for ln in reversed(self.lines) if ln.get("k") == k), None)
+        """The newest line for an interval up to ``k`` not taken before (a worker that wrote
+        late labels its line with a later interval; a row never reuses a line)."""
+        found = next(
+            (ln for ln in reversed(self.lines) if self._taken < ln.get("k", -1) <= k), None
+        )
+        if found is not None:
+            self._taken = int(found["k"])
+        return found
+
+    def skip_before(self, k: int) -> None:
+        """Lines of intervals before ``k`` are never rows (the schedule had not begun)."""
+        self._taken = max(self._taken, k - 1)
 
     @property
     def final(self) -> dict[str, Any] | None:
@@ -231,6 +243,7 @@ class _Watch:
         self.start_ns = start_ns
         #: The consumer's line ``k + consumer_offset`` covers this interval ``k``.
         self.consumer_offset = consumer_offset
+        consumer.skip_before(consumer_offset)
         self.producer = _Worker(plan, "produce", [*common, "--count", str(plan.records),
                                                   "--pool", str(plan.pool),
                                                   "--start-ns", str(start_ns)])  # fmt: skip

@@ -70,13 +70,14 @@ class _Status:
         self.next_k = 0
 
     def crossed(self) -> int | None:
-        """The boundary index just crossed, if the clock passed the next one."""
-        boundary = self._start + (self.next_k + 1) * self._interval
-        if time.time_ns() < boundary:
+        """The index of the interval that ended last, once per interval: a line written
+        late (a long batch) covers everything since the previous line, under the newest
+        completed interval."""
+        done = (time.time_ns() - self._start) // self._interval - 1
+        if done < self.next_k:
             return None
-        k = self.next_k
-        self.next_k = max(k + 1, (time.time_ns() - self._start) // self._interval)
-        return k
+        self.next_k = done + 1
+        return done
 
     def write(self, line: dict[str, Any]) -> None:
         self._out.write(json.dumps(line) + "\n")
