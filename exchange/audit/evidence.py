@@ -12,9 +12,9 @@ from pathlib import Path
 from exchange.audit.checkpoint import SignedCheckpoint, WitnessPolicy
 from exchange.audit.codec import decode_entry
 from exchange.audit.entry import AuditEntry
-from exchange.audit.errors import AuditFormatError, AuditLogCorruptError
+from exchange.audit.errors import AuditFormatError, AuditLogCorruptError, AuditStorageError
 from exchange.audit.log import CHECKPOINT_DIR, ENTRIES_FILE
-from exchange.audit.storage import scan_frames
+from exchange.audit.storage import read_note_file, scan_frames
 from exchange.audit.tree import hash_leaf, root_of
 from exchange.audit.verifier import Finding, FindingKind
 from exchange.crypto.keys import TrustResolver
@@ -80,9 +80,9 @@ def load_log(
     witnessed = 0
     for path in sorted((directory / CHECKPOINT_DIR).glob("*.note")):
         try:
-            signed = SignedCheckpoint.parse(path.read_bytes())
-        except AuditFormatError:
-            continue
+            signed = SignedCheckpoint.parse(read_note_file(path))
+        except (AuditFormatError, AuditStorageError):
+            continue  # verify_log reports it
         cp = signed.checkpoint
         if cp.agency_id != agency or cp.size > len(leaves) or policy is None:
             continue

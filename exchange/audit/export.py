@@ -125,7 +125,9 @@ def read_bundle(root: Path) -> tuple[Bundle | None, list[Finding]]:
     try:
         meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
         bundle = Bundle(root, str(meta["topicPrefix"]), _logs(root), _evidence(root / "bus"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        # A hostile bundle: wrong JSON types (AttributeError: a list where a map belongs),
+        # JSON nested deeper than the parser's recursion limit (RecursionError).
         findings.append(Finding(FindingKind.MISSING_FILE, str(root), f"not a bundle: {exc}"))
         return None, findings
     if meta.get("format") != BUNDLE_FORMAT:

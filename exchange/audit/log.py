@@ -20,7 +20,7 @@ from exchange.audit.checkpoint import Checkpoint, SignedCheckpoint, log_origin, 
 from exchange.audit.entry import AuditEntry
 from exchange.audit.errors import AuditFormatError, AuditLogCorruptError, AuditStorageError
 from exchange.audit.note import NoteSignature, NoteSigner
-from exchange.audit.storage import EntriesFile, atomic_write
+from exchange.audit.storage import EntriesFile, atomic_write, read_bounded, read_note_file
 from exchange.audit.tree import consistency_proof, inclusion_proof, root_of
 
 __all__ = ["AuditLog"]
@@ -66,8 +66,8 @@ class AuditLog:
             origin_path = directory / ORIGIN_FILE
             if not origin_path.exists():
                 atomic_write(origin_path, (origin + "\n").encode())
-            stored = origin_path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
+            stored = read_bounded(origin_path, len(origin) + 1).decode("ascii")
+        except (OSError, UnicodeDecodeError, AuditStorageError) as exc:
             raise AuditStorageError(f"cannot prepare {directory}: {exc}") from exc
         if stored != origin + "\n":
             raise AuditLogCorruptError(f"{directory} holds the log {stored.strip()!r}")
@@ -202,11 +202,16 @@ class AuditLog:
         return updated
 
     def checkpoint_at(self, size: int) -> SignedCheckpoint | None:
-        """The stored checkpoint of tree size ``size``, if any."""
+        """The stored checkpoint of tree size ``size``, if any.
+
+        Raises:
+            AuditFormatError: the stored file is not a signed checkpoint.
+            AuditStorageError: it cannot be read.
+        """
         path = self._dir / CHECKPOINT_DIR / f"{size:020d}.note"
         if not path.exists():
             return None
-        return SignedCheckpoint.parse(path.read_bytes())
+        return SignedCheckpoint.parse(read_note_file(path))
 
     def checkpoints(self) -> list[SignedCheckpoint]:
         """Every stored checkpoint, by size."""
@@ -231,7 +236,7 @@ def _read_checkpoints(directory: Path) -> list[SignedCheckpoint]:
         if not _CHECKPOINT_NAME.match(path.name):
             continue
         try:
-            out.append(SignedCheckpoint.parse(path.read_bytes()))
+            out.append(SignedCheckpoint.parse(read_note_file(path)))
         except AuditFormatError as exc:
             raise AuditLogCorruptError(f"{path}: {exc}") from exc
     return sorted(out, key=lambda c: c.checkpoint.size)

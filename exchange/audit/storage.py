@@ -28,9 +28,18 @@ from typing import BinaryIO, Final
 from exchange.audit.codec import MAX_ENTRY_BYTES, encode_entry
 from exchange.audit.entry import AuditEntry
 from exchange.audit.errors import AuditLogCorruptError, AuditStorageError
+from exchange.audit.note import MAX_NOTE_BYTES
 from exchange.audit.tree import MAX_TREE_SIZE, CompactRange, hash_leaf
 
-__all__ = ["FILE_MAGIC", "FRAME_OVERHEAD", "FrameScan", "atomic_write", "scan_frames"]
+__all__ = [
+    "FILE_MAGIC",
+    "FRAME_OVERHEAD",
+    "FrameScan",
+    "atomic_write",
+    "read_bounded",
+    "read_note_file",
+    "scan_frames",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -114,6 +123,30 @@ def atomic_write(path: Path, data: bytes) -> None:
         _fsync_dir(path.parent)
     except OSError as exc:
         raise AuditStorageError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``path``: enough for the caller to see it is oversized,
+    never a whole hostile file (a checkpoint note or ORIGIN is small by format).
+
+    Raises:
+        AuditStorageError: the file cannot be read (missing, a directory, no permission).
+    """
+    try:
+        with path.open("rb") as f:
+            return f.read(limit + 1)
+    except OSError as exc:
+        raise AuditStorageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def read_note_file(path: Path) -> bytes:
+    """A stored signed note (checkpoint, witness state), read within the note bound; an
+    oversized file then fails :meth:`Note.parse <exchange.audit.note.Note.parse>`.
+
+    Raises:
+        AuditStorageError: the file cannot be read.
+    """
+    return read_bounded(path, MAX_NOTE_BYTES)
 
 
 def _fsync_dir(directory: Path) -> None:

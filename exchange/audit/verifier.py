@@ -25,9 +25,9 @@ from pathlib import Path
 
 from exchange.audit.checkpoint import SignedCheckpoint, WitnessPolicy, log_origin
 from exchange.audit.codec import decode_entry
-from exchange.audit.errors import AuditFormatError, AuditLogCorruptError
+from exchange.audit.errors import AuditFormatError, AuditLogCorruptError, AuditStorageError
 from exchange.audit.log import CHECKPOINT_DIR, ENTRIES_FILE
-from exchange.audit.storage import scan_frames
+from exchange.audit.storage import read_note_file, scan_frames
 from exchange.audit.tree import CompactRange, hash_leaf
 from exchange.crypto.keys import TrustResolver
 
@@ -162,7 +162,12 @@ def _load_checkpoints(
     findings: list[Finding],
 ) -> list[tuple[str, SignedCheckpoint]]:
     folder = directory / CHECKPOINT_DIR
-    sources = [(str(p), p.read_bytes()) for p in sorted(folder.glob("*.note"))]
+    sources: list[tuple[str, bytes]] = []
+    for p in sorted(folder.glob("*.note")):
+        try:
+            sources.append((str(p), read_note_file(p)))  # bounded: the export may be hostile
+        except AuditStorageError as exc:
+            findings.append(Finding(FindingKind.BAD_CHECKPOINT, str(p), str(exc)))
     sources += [(f"extra checkpoint {i}", data) for i, data in enumerate(extra)]
     out: list[tuple[str, SignedCheckpoint]] = []
     for where, data in sources:

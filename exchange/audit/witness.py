@@ -37,7 +37,7 @@ from exchange.audit.errors import (
     WitnessRefusedError,
 )
 from exchange.audit.note import NoteSignature, NoteSigner, parse_key_name
-from exchange.audit.storage import atomic_write
+from exchange.audit.storage import atomic_write, read_note_file
 from exchange.audit.tree import HASH_SIZE, root_of, verify_consistency
 from exchange.crypto.keys import TrustResolver
 
@@ -96,7 +96,7 @@ class Witness:
         if not path.exists():
             return None
         try:
-            return SignedCheckpoint.parse(path.read_bytes()).checkpoint
+            return SignedCheckpoint.parse(read_note_file(path)).checkpoint
         except AuditFormatError as exc:
             raise AuditLogCorruptError(f"witness state {path}: {exc}") from exc
 
