@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 from rich.console import Console
@@ -34,15 +35,28 @@ from exchange.cli._context import CliContext, pass_cli
 from exchange.crypto.keys import SuiteId
 from exchange.errors import PolicyError, RecordValidationError
 from exchange.producers.secure import PublishSummary, SecureProducer
-from exchange.records import RECORD_TYPE_NAMES, ExchangeRecord, RecordType, record_type
+from exchange.records import (
+    MAX_RECORD_BYTES,
+    RECORD_TYPE_NAMES,
+    ExchangeRecord,
+    RecordType,
+    record_type,
+)
 
 __all__ = ["publish"]
 
 _Line = tuple[int, ExchangeRecord]
 
 
-def read_records(stream: Iterable[bytes], name: str, rtype: RecordType) -> list[_Line]:
+#: Longest line read: a record at its bound plus "\r\n" and a byte to tell it is longer.
+_MAX_LINE = MAX_RECORD_BYTES + 3
+
+
+def read_records(stream: BinaryIO, name: str, rtype: RecordType) -> list[_Line]:
     """Validate every non-blank line of ``stream`` as a ``rtype`` record.
+
+    Lines are read at most :data:`_MAX_LINE` bytes at a time, so a huge line (or endless
+    stdin without a newline) is refused without being held in memory.
 
     Returns:
         ``(line number, record)`` pairs, in file order.
@@ -52,7 +66,13 @@ def read_records(stream: Iterable[bytes], name: str, rtype: RecordType) -> list[
             file with no record at all.
     """
     records: list[_Line] = []
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(iter(lambda: stream.readline(_MAX_LINE), b""), start=1):
+        if len(raw) == _MAX_LINE and not raw.endswith(b"\n"):
+            raise RecordValidationError(
+                f"{name}:{number}: line longer than the {MAX_RECORD_BYTES}-byte record bound; "
+                "fix the line and rerun",
+                record_type=rtype.name,
+            )
         line = raw.strip()
         if not line:
             continue  # blank lines (a trailing newline, spacing) carry no record
