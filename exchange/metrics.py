@@ -78,6 +78,30 @@ class ExchangeMetrics:
             ["recipient", "topic", "partition"],
             registry=r,
         )
+        self.outbox_depth = Gauge(
+            "exchange_outbox_depth_envelopes",
+            "Envelopes in the producer's outbox not yet delivered (or failed for good).",
+            ["sender"],
+            registry=r,
+        )
+        self.outbox_bytes = Gauge(
+            "exchange_outbox_depth_bytes",
+            "Bytes the producer's outbox segments take on disk.",
+            ["sender"],
+            registry=r,
+        )
+        self.outbox_spooled = Counter(
+            "exchange_outbox_spooled_envelopes",
+            "Envelopes kept in the outbox because the brokers were unreachable.",
+            ["sender"],
+            registry=r,
+        )
+        self.outbox_drained = Counter(
+            "exchange_outbox_drained_envelopes",
+            "Spooled envelopes delivered once the brokers answered again.",
+            ["sender"],
+            registry=r,
+        )
         self.key_age = Gauge(
             "exchange_key_age_seconds",
             "Age of the agency key generation in use, per suite.",

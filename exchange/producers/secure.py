@@ -6,6 +6,10 @@ One path for every record (DESIGN.md, "Data flow")::
         -> BatchSealer (DEK epoch + one signature per batch) -> Kafka (idempotent, acks=all)
         -> delivery report -> metrics -> audit entry (``publish``, one fsync per poll/flush)
 
+With an outbox (``outbox=``), every sealed batch is written to disk with one fsync before
+librdkafka sees it, and sent from there in order; envelopes outlive an unreachable cluster
+and a restart (:mod:`exchange.producers.outbox`, docs/decisions/0007-durable-outbox.md).
+
 A record that the sender may not address to a recipient is refused with a
 :class:`~exchange.errors.PolicyError` before anything is sealed or sent.
 """
@@ -19,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,10 +32,17 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from exchange._internal.lifecycle import Lifecycle
 from exchange.audit import KafkaPosition
 from exchange.audit.agency import AgencyAudit
+from exchange.audit.builders import EnvelopeFacts
 from exchange.audit.pipeline import ProducerAuditQueue
 from exchange.crypto import BatchSealer, DerivedFrom, EpochPolicy, PendingEnvelope
 from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
-from exchange.errors import BrokerError, ExchangeError, PolicyError
+from exchange.errors import (
+    BrokerError,
+    ExchangeError,
+    OutboxFullError,
+    PolicyError,
+    SpooledError,
+)
 from exchange.kafka_clients import (
     HEADER_RECORD_TYPE,
     HEADER_SENDER,
@@ -40,6 +52,9 @@ from exchange.kafka_clients import (
 )
 from exchange.metrics import DEFAULT_METRICS, ExchangeMetrics
 from exchange.policy import allowed_recipients, check_addressing, summary_from_handling
+from exchange.producers._delivery import cluster_absent
+from exchange.producers._outbox_sender import OutboxSender
+from exchange.producers.outbox import Outbox, OutboxEntry, Spool
 from exchange.records import ExchangeRecord, RecordType, record_types
 from exchange.routing import RoutingTable, check_prefix, exchange_topic, reach_for
 from exchange.topics import TopicSpec, ensure_topics
@@ -52,6 +67,10 @@ logger = logging.getLogger(__name__)
 #: auditors collect them. Record-level retention (``handling.retention``) is enforced by the
 #: sinks that keep records for years; see docs/decisions/0004-topic-retention.md.
 DEFAULT_TOPIC_RETENTION = timedelta(days=30)
+#: With an outbox, how long creating a topic may block publish, and how often it is retried
+#: while the cluster is away (publishing goes on: the topic's envelopes are spooled).
+_TOPIC_TIMEOUT_S = 5.0
+_TOPIC_RETRY_S = 10.0
 
 
 def exchange_topic_spec(
@@ -75,12 +94,25 @@ def exchange_topic_spec(
 
 @dataclass
 class PublishSummary:
-    """What the broker acknowledged so far."""
+    """What the broker acknowledged so far.
+
+    Attributes:
+        accepted: records :meth:`SecureProducer.publish` took.
+        delivered: envelopes the brokers acknowledged (with an outbox, also envelopes an
+            earlier run left in it).
+        failed: one line per envelope refused for good (never retried).
+        bytes: envelope bytes handed to librdkafka (with an outbox: bytes delivered).
+        spooled: with an outbox, envelopes waiting in it after the last poll or flush:
+            safe on disk, not yet acknowledged.
+        drained: with an outbox, spooled envelopes delivered once the brokers answered.
+    """
 
     accepted: int = 0
     delivered: int = 0
     failed: list[str] = field(default_factory=list)
     bytes: int = 0
+    spooled: int = 0
+    drained: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +145,11 @@ class SecureProducer:
             (appended with one fsync per :meth:`poll`/:meth:`flush`, checkpointed on
             :meth:`flush`). ``None`` logs nothing. A log that cannot be written stops the
             producer (the error propagates). The caller owns and closes ``audit``.
+        outbox: a durable outbox (an :class:`~exchange.producers.outbox.Outbox`, or a
+            directory to open one in, which the producer then closes). Sealed envelopes are
+            written to it before they are sent, stay there while the brokers are unreachable,
+            and are sent first, in order, by the next producer on the same directory.
+            ``None`` (the default) keeps envelopes in memory only.
 
     Example::
 
@@ -140,6 +177,7 @@ class SecureProducer:
         metrics: ExchangeMetrics = DEFAULT_METRICS,
         clock: Callable[[], datetime] | None = None,
         audit: AgencyAudit | None = None,
+        outbox: Outbox | Path | str | None = None,
     ) -> None:
         self._sender = sender
         self._agency = sender.agency_id
@@ -161,6 +199,8 @@ class SecureProducer:
         self._partitions = topic_partitions
         self._retention = topic_retention
         self._topics: set[str] = set()
+        self._unensured: set[str] = set()
+        self._topics_retry_at = 0.0
         self._unsent: deque[_Unsent] = deque()
         self._oldest_unsent: float | None = None
         self._summary = PublishSummary()
@@ -170,8 +210,23 @@ class SecureProducer:
         self._audit = None if audit is None else ProducerAuditQueue(audit)
         if audit is not None and audit.agency_id != self._agency:
             raise ValueError(f"got {audit.agency_id}'s audit log, expected {self._agency}'s")
+        self._owns_outbox = outbox is not None and not isinstance(outbox, Outbox)
+        self._outbox = (
+            outbox if isinstance(outbox, Outbox) or outbox is None else Outbox(Path(outbox))
+        )
+        self._outbox_sender: OutboxSender | None = None
+        if self._outbox is not None:
+            settled = _Settled(self._outbox_delivered, self._outbox_failed)
+            self._outbox_sender = OutboxSender(
+                self._producer, self._outbox, agency=self._agency, handler=settled,
+                metrics=metrics,
+            )  # fmt: skip
         self._lifecycle = Lifecycle("SecureProducer")
         self._observe_key()
+        if self._outbox_sender is not None and self._outbox is not None:
+            # An earlier run's envelopes go first, before anything this producer seals.
+            self._summary.spooled = self._outbox.pending
+            self._outbox_sender.pump()
 
     @property
     def agency_id(self) -> str:
@@ -217,7 +272,9 @@ class SecureProducer:
         """Seal ``record`` to its recipients and enqueue it; return the recipients.
 
         The envelope is produced once its batch is signed (full, or ``linger`` passed, or on
-        :meth:`flush`); delivery is confirmed by :meth:`flush`.
+        :meth:`flush`); delivery is confirmed by :meth:`flush`. With an outbox the signed
+        batch is written to it (one fsync) before it is produced: from then on the record
+        survives a crash and an unreachable cluster.
 
         Args:
             record: a validated record model.
@@ -228,6 +285,8 @@ class SecureProducer:
             PolicyError: the sender may not publish this type or address these recipients,
                 or the record's retention has already ended.
             RecordValidationError: the record does not fit its schema.
+            OutboxFullError: (outbox) the brokers have been away long enough to fill the
+                outbox; the record was not accepted.
             BrokerError: the producer failed.
         """
         self._lifecycle.check_open()
@@ -238,6 +297,12 @@ class SecureProducer:
                 f"record {record.meta.record_id}: retention ended {retain_until}; not published"
             )
         recipients = self.recipients_for(rtype, record, to=to)
+        if self._outbox is not None and self._outbox.full():
+            raise OutboxFullError(
+                f"record {record.meta.record_id} not accepted: the outbox {self._outbox.directory} "
+                f"holds {self._outbox.size_bytes} bytes of undelivered envelopes (bound "
+                f"{self._outbox.max_bytes}); the brokers have not answered; flush and retry"
+            )
         reach = reach_for(self._agency, recipients)
         topic = exchange_topic(self._agency, reach, rtype.name, prefix=self._prefix)
         self._ensure_topic(topic)
@@ -270,9 +335,21 @@ class SecureProducer:
         ):
             self._sealer.flush()
             self._produce_sealed()
+        if self._outbox_sender is not None:
+            self._retry_topics()
+            self._outbox_sender.pump()
         self._producer.poll(timeout)
         if self._audit is not None:
             self._audit.drain()
+        self._commit_outbox()
+
+    def _commit_outbox(self) -> None:
+        # After the audit entries of the deliveries are on disk: a crash in between re-sends
+        # (a duplicate the sinks recognise), never leaves a delivery without its entry.
+        if self._outbox_sender is not None and self._outbox is not None:
+            self._outbox_sender.commit()
+            self._summary.spooled = self._outbox.pending
+            self._summary.drained = self._outbox_sender.drained
 
     def _observe_key(self) -> None:
         now = self._clock()
@@ -281,18 +358,29 @@ class SecureProducer:
     def flush(self, timeout: float = 120.0) -> PublishSummary:
         """Sign the open batch, produce it, and wait for every delivery report.
 
+        With an outbox, wait until it is empty: the brokers acknowledged every envelope in it
+        (this run's and an earlier run's), or refused one for good.
+
         Raises:
+            SpooledError: (outbox) ``timeout`` passed with envelopes still in the outbox; they
+                are safe on disk and go first on the next poll, flush or start.
             BrokerError: some record was not delivered, or ``timeout`` passed first.
         """
         self._sealer.flush()
         self._produce_sealed()
         self._observe_key()
+        if self._outbox_sender is not None:
+            self._flush_outbox(self._outbox_sender, timeout)
+            return self._check_failed()
         remaining = self._producer.flush(timeout)
         if self._audit is not None:
             # Failed deliveries are logged too (outcome failed), before raising below.
             self._audit.drain(checkpoint=True)
         if remaining:
             raise BrokerError(f"{remaining} envelope(s) still undelivered after {timeout:.0f} s")
+        return self._check_failed()
+
+    def _check_failed(self) -> PublishSummary:
         if self._summary.failed:
             raise BrokerError(
                 f"{len(self._summary.failed)} envelope(s) not delivered; "
@@ -300,9 +388,74 @@ class SecureProducer:
             )
         return self._summary
 
+    def _flush_outbox(self, sender: OutboxSender, timeout: float) -> None:
+        assert self._outbox is not None  # noqa: S101  # a sender exists only with an outbox
+        deadline = time.monotonic() + timeout
+        while self._outbox.pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._retry_topics()
+            sender.pump()
+            self._producer.poll(min(left, 0.1))
+            if self._audit is not None:
+                self._audit.drain()
+            self._commit_outbox()
+        self._commit_outbox()
+        if self._outbox.pending:
+            if self._audit is not None:
+                # No checkpoint now: it would be published to the cluster that is away.
+                self._audit.drain()
+            raise SpooledError(
+                f"{self._outbox.pending} envelope(s) not yet acknowledged after {timeout:.0f} s "
+                f"(brokers unreachable); they are safe in the outbox {self._outbox.directory} "
+                "and are sent first by the next producer on it",
+                spooled=self._outbox.pending,
+                directory=str(self._outbox.directory),
+            )
+        if self._audit is not None:
+            self._audit.drain(checkpoint=True)
+
     def close(self) -> None:
+        """Flush, then release the outbox (whatever is still in it stays on disk).
+
+        Raises:
+            SpooledError, BrokerError: as :meth:`flush`.
+        """
         if self._lifecycle.close():
-            self.flush()
+            try:
+                self.flush()
+            finally:
+                self._close_outbox()
+
+    def _outbox_delivered(self, entry: OutboxEntry, facts: EnvelopeFacts, msg: Message) -> None:
+        with self._lock:
+            self._summary.delivered += 1
+            self._summary.bytes += len(entry.envelope)
+            suite = facts.header.suite.value
+            self._metrics.published.labels(self._agency, entry.record_type, suite).inc()
+            if self._audit is not None:
+                position = KafkaPosition(
+                    msg.topic() or entry.topic, msg.partition() or 0, msg.offset() or 0
+                )
+                self._audit.delivered(facts, position=position, record_id=entry.key, failed=False)
+
+    def _outbox_failed(self, entry: OutboxEntry, facts: EnvelopeFacts, err: KafkaError) -> None:
+        with self._lock:
+            self._summary.failed.append(f"{entry.topic}: {err.str()}")
+            self._metrics.publish_failed.labels(self._agency, err.name()).inc()
+            if self._audit is not None:
+                self._audit.delivered(facts, position=None, record_id=entry.key, failed=True)
+
+    def _close_outbox(self) -> None:
+        if self._outbox_sender is None or self._outbox is None:
+            return
+        self._outbox_sender.close()
+        if self._audit is not None:
+            self._audit.drain()
+        self._commit_outbox()
+        if self._owns_outbox:
+            self._outbox.close()
 
     def __enter__(self) -> SecureProducer:
         return self
@@ -318,13 +471,21 @@ class SecureProducer:
         else:
             # Already failing: deliver what was sealed, but don't mask the original error.
             self._lifecycle.close()
-            self._producer.flush(10)
-            if self._audit is not None:
-                try:
+            try:
+                if self._outbox_sender is None:
+                    self._producer.flush(10)
+                else:
+                    # What was spooled is safe on disk; give it a moment, then keep it there.
+                    self._flush_outbox(self._outbox_sender, 10)
+            except ExchangeError:
+                logger.warning("envelopes left undelivered on the way out", exc_info=True)
+            try:
+                if self._audit is not None:
                     self._audit.drain()
-                except ExchangeError:
-                    # The block is failing already and the caller stops; log, don't mask it.
-                    logger.exception("audit entries of the last deliveries were not written")
+                self._close_outbox()
+            except ExchangeError:
+                # The block is failing already and the caller stops; log, don't mask it.
+                logger.exception("audit entries of the last deliveries were not written")
 
     def record_type_of(self, record: ExchangeRecord) -> RecordType:
         """The record type a model instance is published as.
@@ -340,19 +501,62 @@ class SecureProducer:
     def _ensure_topic(self, topic: str) -> None:
         if topic in self._topics:
             return
-        ensure_topics(
-            self._bootstrap,
-            [exchange_topic_spec(topic, partitions=self._partitions, retention=self._retention)],
-            admin_config=connection_settings(self._overrides),
-        )
+        if topic in self._unensured:
+            return  # spooled until _retry_topics creates it; don't block every record on it
+        spec = exchange_topic_spec(topic, partitions=self._partitions, retention=self._retention)
+        admin = connection_settings(self._overrides)
+        if self._outbox is None:
+            ensure_topics(self._bootstrap, [spec], admin_config=admin)
+        else:
+            try:
+                ensure_topics(self._bootstrap, [spec], admin_config=admin, timeout=_TOPIC_TIMEOUT_S)
+            except BrokerError as exc:
+                if not cluster_absent(exc):
+                    raise
+                # The cluster is away: spool the topic's envelopes and create it once it
+                # answers (before they are sent).
+                logger.warning(
+                    "cannot create topic %s now (%s); spooling its envelopes", topic, exc
+                )
+                self._unensured.add(topic)
+                self._topics_retry_at = time.monotonic() + _TOPIC_RETRY_S
+                return
         self._topics.add(topic)
 
+    def _retry_topics(self) -> None:
+        """Create the topics an unreachable cluster could not, at most every few seconds."""
+        if not self._unensured or time.monotonic() < self._topics_retry_at:
+            return
+        self._topics_retry_at = time.monotonic() + _TOPIC_RETRY_S
+        for topic in sorted(self._unensured):
+            self._unensured.discard(topic)
+            self._ensure_topic(topic)
+            if topic in self._unensured:
+                return  # still away; try the rest next time
+
     def _produce_sealed(self) -> None:
+        if self._outbox_sender is not None:
+            self._spool_sealed(self._outbox_sender)
+            return
         while self._unsent and self._unsent[0].pending.done():
             item = self._unsent.popleft()
             envelope = item.pending.result()
             self._produce(item, envelope)
         self._oldest_unsent = time.monotonic() if self._unsent else None
+        self._producer.poll(0)
+
+    def _spool_sealed(self, sender: OutboxSender) -> None:
+        # One append and one fsync for everything sealed so far (a whole batch, usually).
+        batch: list[tuple[Spool, PendingEnvelope]] = []
+        while self._unsent and self._unsent[0].pending.done():
+            item = self._unsent.popleft()
+            envelope = item.pending.result()
+            batch.append(((item.topic, item.key, item.record_type, envelope), item.pending))
+        self._oldest_unsent = time.monotonic() if self._unsent else None
+        if batch:
+            sender.spool(list(batch))
+        else:
+            sender.pump()
         self._producer.poll(0)
 
     def _produce(self, item: _Unsent, envelope: bytes) -> None:
@@ -395,3 +599,11 @@ class SecureProducer:
             except KafkaException as exc:
                 raise broker_error(f"produce to {item.topic}", exc) from exc
         self._summary.bytes += len(envelope)
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """Routes the outbox sender's final delivery reports to the producer."""
+
+    delivered: Callable[[OutboxEntry, EnvelopeFacts, Message], None]
+    failed: Callable[[OutboxEntry, EnvelopeFacts, KafkaError], None]
