@@ -258,7 +258,8 @@ def _read_segment(path: Path) -> tuple[dict[str, Any], list[DeliveredRecord]]:
         if not isinstance(windows, list) or any(len(w) != _WINDOW_FIELDS for w in windows):
             raise _corrupt(path, "the header has no replay windows per producer and partition")
         records = [DeliveredRecord.from_json_dict(json.loads(line)) for line in lines[1:]]
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser's recursion limit.
         raise _corrupt(path, str(exc)) from exc
     if len(records) != header["records"]:
         raise _corrupt(path, "record count mismatch")

@@ -46,6 +46,9 @@ _INT_LIMITS = {
 }
 
 
+_TEXT_FIELDS = ("message_id", "sender", "producer_id", "record_type", "record_id", "topic")
+
+
 @dataclass(frozen=True)
 class DeliveredRecord:
     """Everything a sink stores for one verified, decrypted, schema-valid record.
@@ -66,7 +69,8 @@ class DeliveredRecord:
 
     Raises:
         ValueError: an empty id, a number out of range (negative, or wider than a SQL
-            BIGINT; INTEGER for ``partition``) or a naive ``created_at``.
+            BIGINT; INTEGER for ``partition``), a naive ``created_at`` or a string that is not
+            encodable as UTF-8 (a lone surrogate).
         TypeError: ``record_json`` is not a str.
     """
 
@@ -84,7 +88,7 @@ class DeliveredRecord:
     record_json: str
 
     def __post_init__(self) -> None:
-        for name in ("message_id", "sender", "producer_id", "record_type", "record_id", "topic"):
+        for name in _TEXT_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name}: got {value!r}, expected a non-empty str")
@@ -96,6 +100,15 @@ class DeliveredRecord:
             raise ValueError("created_at: got a naive datetime, expected a timezone-aware one")
         if not isinstance(self.record_json, str):
             raise TypeError(f"record_json: got {type(self.record_json).__name__}, expected str")
+        for name in (*_TEXT_FIELDS, "record_json"):
+            value = getattr(self, name)
+            # Every backend stores UTF-8: a lone surrogate would fail in SQLite's driver and
+            # round-trip in JSON, so refuse it here, the same for all (isascii() is O(1)).
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"{name}: not encodable as UTF-8 (a lone surrogate)") from None
 
     @property
     def producer_key(self) -> tuple[str, str]:
