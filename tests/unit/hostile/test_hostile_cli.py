@@ -114,7 +114,7 @@ def _paths(value: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str
             yield from _paths(v, (*prefix, i))
 
 
-@hostile(60)
+@hostile(40)
 @given(data=st.data())
 def test_a_field_of_the_wrong_type_is_one_line(home: Path, data: st.DataObject) -> None:
     record = _record()

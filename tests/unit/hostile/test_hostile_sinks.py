@@ -50,7 +50,7 @@ def deliveries(draw: st.DrawFn) -> list[DeliveredRecord]:
 
 
 @pytest.mark.parametrize("scheme", _SCHEMES)
-@hostile(25, deadline_s=5)
+@hostile(12, deadline_s=5)
 @given(items=deliveries())
 def test_odd_but_valid_deliveries_are_stored_exactly(
     scheme: str, items: list[DeliveredRecord]
@@ -111,7 +111,7 @@ def _one_segment(directory: Path) -> Path:
     return segment
 
 
-@hostile(60)
+@hostile(30)
 @given(data=st.data())
 def test_a_damaged_jsonl_segment_is_a_sink_error(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
