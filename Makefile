@@ -39,7 +39,7 @@ bench: $(STAMP)
 ## fuzz: coverage-guided fuzzing of the envelope decode/verify/open path (atheris) for FUZZ_SECONDS
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[fuzz]'
+	$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install -q -c constraints.txt -e '.[fuzz]'
 	$(BIN)/python -m fuzz.fuzz_envelope --seconds $(FUZZ_SECONDS)
 
 broker-down: $(STAMP)
