@@ -8,6 +8,7 @@ returned commit durable across power loss, not only across a process crash.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ from exchange.sinks._sql import (
 )
 
 __all__ = ["SqliteSink"]
+
+logger = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_MS = 30_000
 # SQLite allows 32766 host parameters; stay far below it for any build.
@@ -122,6 +125,10 @@ class SqliteSink(SinkBase):
     ) -> WriteResult:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+            # One DEBUG line when the write transaction holds the lock and one once COMMIT
+            # returned: a crash between them is a crash inside the transaction, which the
+            # fault tests (tests/integration/test_faults_*.py) aim their SIGKILLs at and prove.
+            logger.debug("sink transaction begin: %d item(s)", len(batch))
             try:
                 stored_ids, windows = self._load(batch)
                 plan = plan_batch(
@@ -141,6 +148,7 @@ class SqliteSink(SinkBase):
                 if self._before_commit is not None:
                     self._before_commit()
                 self._conn.execute("COMMIT")
+                logger.debug("sink transaction commit: %d stored", len(plan.fresh))
             except BaseException:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
