@@ -45,6 +45,17 @@ class ExchangeSettings(BaseSettings):
         default=None,
         description="TOML routing table of default recipients [$EXCHANGE_HOME/routing.toml].",
     )
+    outbox_dir: Path | None = Field(
+        default=None,
+        description="Where `exchange publish` keeps each agency's durable outbox of sealed "
+        "envelopes not yet acknowledged by the brokers [$EXCHANGE_HOME/outbox].",
+    )
+    outbox_max_bytes: int = Field(
+        default=1 << 30,
+        gt=0,
+        description="Bytes of undelivered envelopes an outbox holds before publishing refuses "
+        "new records (the brokers have been away that long).",
+    )
     pki_passphrase: SecretStr | None = Field(
         default=None,
         description="Passphrase that encrypts private keys at rest. Prefer pki_passphrase_file.",
@@ -53,6 +64,11 @@ class ExchangeSettings(BaseSettings):
         default=None,
         description="File whose first line is the passphrase that encrypts private keys at rest.",
     )
+
+    @field_validator("outbox_dir")
+    @classmethod
+    def _absolute_outbox(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
 
     @field_validator("home")
     @classmethod
@@ -72,6 +88,10 @@ class ExchangeSettings(BaseSettings):
     @classmethod
     def _valid_prefix(cls, value: str) -> str:
         return check_prefix(value)
+
+    def outbox_path(self, agency_id: str) -> Path:
+        """``agency_id``'s outbox directory (one publishing process per agency at a time)."""
+        return (self.outbox_dir or self.home / "outbox") / agency_id
 
     @property
     def routing_path(self) -> Path:

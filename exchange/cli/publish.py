@@ -4,7 +4,11 @@ Three passes, so a mistake costs nothing::
 
     1. read and validate every line (nothing sent; the first bad line is reported)
     2. address every record (routing table ∩ handling, narrowed by --to; nothing sent)
-    3. seal and produce, then wait for every delivery report
+    3. seal, write to the agency's outbox, produce, then wait for every delivery report
+
+Sealed envelopes go to a durable outbox on disk first ($EXCHANGE_HOME/outbox/AGENCY, or
+--outbox DIR): if the brokers are unreachable, they stay there (the command exits 3 saying
+how many) and the next `exchange publish --as AGENCY` sends them first, in order.
 
 Example::
 
@@ -33,7 +37,8 @@ from exchange.cli._agency import (
 )
 from exchange.cli._context import CliContext, pass_cli
 from exchange.crypto.keys import SuiteId
-from exchange.errors import PolicyError, RecordValidationError
+from exchange.errors import PolicyError, RecordValidationError, SpooledError
+from exchange.producers.outbox import Outbox
 from exchange.producers.secure import PublishSummary, SecureProducer
 from exchange.records import (
     MAX_RECORD_BYTES,
@@ -120,6 +125,8 @@ def _summary_line(
         f"published {summary.accepted} {type_name} record(s) as {agency}: "
         f"delivered {summary.delivered}, {summary.bytes} bytes, "
         f"recipients per record {spread} ({tally})"
+        + (f"; {summary.spooled} waiting in the outbox" if summary.spooled else "")
+        + (f"; {summary.drained} from an earlier run's outbox" if summary.drained else "")
     )
 
 
@@ -151,6 +158,12 @@ def _check_to(
     "--suite", type=click.Choice([s.value for s in SuiteId]), default=SuiteId.CLASSIC.value,
     show_default=True, help="Cipher suite of every envelope.",
 )  # fmt: skip
+@click.option(
+    "--outbox", "outbox_dir", metavar="DIR", default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Durable outbox of sealed envelopes not yet acknowledged "
+    "[$EXCHANGE_OUTBOX_DIR/AGENCY, else $EXCHANGE_HOME/outbox/AGENCY].",
+)  # fmt: skip
 @pass_cli
 def publish(
     cli: CliContext,
@@ -160,12 +173,14 @@ def publish(
     source: str,
     to: tuple[str, ...],
     suite: str,
+    outbox_dir: Path | None,
 ) -> None:
     """Validate, address, seal and publish records as AGENCY.
 
     Recipients come from the routing table ($EXCHANGE_HOME/routing.toml) intersected with each
     record's handling, narrowed by --to. Nothing is published when any line is invalid or any
-    record cannot be addressed.
+    record cannot be addressed. Envelopes the brokers have not acknowledged stay in the
+    outbox and are sent first by the next publish as AGENCY.
     """
     rtype = record_type(type_name)
     name = "<stdin>" if source == "-" else source
@@ -180,15 +195,26 @@ def publish(
     bootstrap, security = agency_connection(settings, agency)
     me = load_agency(settings, agency)
     narrowed = list(to) or None
-    with open_audit(settings, me, bootstrap, config_overrides=security) as audit, SecureProducer(
-        bootstrap=bootstrap, sender=me.keys, trust=me.trust, routing=routing,
-        suite=SuiteId(suite), topic_prefix=settings.topic_prefix, audit=audit,
-        config_overrides=security,
-    ) as producer:  # fmt: skip
-        plan = _address_all(producer, rtype, records, narrowed, name)
-        _publish_all(
-            producer, records=records, to=narrowed, name=name, plan=plan, type_name=type_name
-        )
+    outbox = Outbox(outbox_dir or settings.outbox_path(agency), max_bytes=settings.outbox_max_bytes)
+    plan: list[frozenset[str]] = []
+    try:
+        with (
+            outbox,
+            open_audit(settings, me, bootstrap, config_overrides=security) as audit,
+            SecureProducer(
+                bootstrap=bootstrap, sender=me.keys, trust=me.trust, routing=routing,
+                suite=SuiteId(suite), topic_prefix=settings.topic_prefix, audit=audit,
+                config_overrides=security, outbox=outbox,
+            ) as producer,
+        ):  # fmt: skip
+            plan = _address_all(producer, rtype, records, narrowed, name)
+            _publish_all(
+                producer, records=records, to=narrowed, name=name, plan=plan, type_name=type_name
+            )
+    except SpooledError:
+        # Say what was done before the one-line error says what waits (exit 3).
+        click.echo(_summary_line(agency, type_name, producer.summary, plan))
+        raise
     click.echo(_summary_line(agency, type_name, producer.summary, plan))
 
 

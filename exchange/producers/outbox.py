@@ -352,10 +352,12 @@ class Outbox:
         path = self.directory / SETTLED_FILE
         tmp = path.with_name(SETTLED_FILE + ".tmp")
         try:
-            with tmp.open("wb") as f:
-                f.write(_settled_blob(self._settled_below))
-                f.flush()
-                os.fsync(f.fileno())
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, _settled_blob(self._settled_below))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             tmp.replace(path)
             _fsync_dir(self.directory)
         except OSError as exc:

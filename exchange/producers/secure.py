@@ -498,7 +498,7 @@ class SecureProducer:
             raise TypeError(f"got {type(record).__name__}, expected one of the record models")
         return rtype
 
-    def _ensure_topic(self, topic: str) -> None:
+    def _ensure_topic(self, topic: str, *, retrying: bool = False) -> None:
         if topic in self._topics:
             return
         if topic in self._unensured:
@@ -513,11 +513,12 @@ class SecureProducer:
             except BrokerError as exc:
                 if not cluster_absent(exc):
                     raise
-                # The cluster is away: spool the topic's envelopes and create it once it
-                # answers (before they are sent).
-                logger.warning(
-                    "cannot create topic %s now (%s); spooling its envelopes", topic, exc
-                )
+                # The cluster is away: the topic's envelopes are spooled (sending them fails
+                # as retriable until the topic exists) and the topic is created once it answers.
+                logger.log(
+                    logging.DEBUG if retrying else logging.WARNING,
+                    "cannot create topic %s now (%s); its envelopes wait in the outbox", topic, exc,
+                )  # fmt: skip
                 self._unensured.add(topic)
                 self._topics_retry_at = time.monotonic() + _TOPIC_RETRY_S
                 return
@@ -530,7 +531,7 @@ class SecureProducer:
         self._topics_retry_at = time.monotonic() + _TOPIC_RETRY_S
         for topic in sorted(self._unensured):
             self._unensured.discard(topic)
-            self._ensure_topic(topic)
+            self._ensure_topic(topic, retrying=True)
             if topic in self._unensured:
                 return  # still away; try the rest next time
 
