@@ -7,9 +7,10 @@
 With ``--audit-root`` each keeps its agency's audit log there (publish entries; delivery
 entries and signed receipts), published to its audit topic, as a deployment does.
 
-Both append one JSON object per line to ``--out``: a status line each time the wall clock
-crosses a reporting boundary ``start + k * interval`` (cumulative counts; the consumer adds
-the latency of what it stored in that interval), and a last line with ``"final": true``.
+Both append one JSON object per line to ``--out``: a status line at each reporting boundary
+``start + k * interval`` (cumulative counts; the consumer adds the latency of what it stored
+in interval ``k``), written by a thread so it is on time, and a last line with
+``"final": true``.
 Keys, records and clients come from :mod:`exchange.bench.workload`. Unstable module: the
 soak runner is its only caller.
 """
@@ -21,8 +22,9 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
@@ -61,27 +63,41 @@ def period_ns(rate: float) -> int:
 
 
 class _Status:
-    """Appends status lines to the ``--out`` file at the reporting boundaries."""
+    """Writes a status line to the ``--out`` file at every reporting boundary, from its own
+    thread, so a line is on time even while the role is inside a long batch."""
 
-    def __init__(self, out: TextIO, start_ns: int, interval_s: float) -> None:
+    def __init__(
+        self, out: TextIO, start_ns: int, interval_s: float, snapshot: Callable[[], dict[str, Any]]
+    ) -> None:
         self._out = out
         self._start = start_ns
         self._interval = int(interval_s * 1e9)
-        self.next_k = 0
+        self._snapshot = snapshot
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soak-status", daemon=True)
 
-    def crossed(self) -> int | None:
-        """The index of the interval that ended last, once per interval: a line written
-        late (a long batch) covers everything since the previous line, under the newest
-        completed interval."""
-        done = (time.time_ns() - self._start) // self._interval - 1
-        if done < self.next_k:
-            return None
-        self.next_k = done + 1
-        return done
+    def __enter__(self) -> _Status:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        k = max(0, (time.time_ns() - self._start) // self._interval)
+        while True:
+            boundary = self._start + (k + 1) * self._interval
+            if self._stopped.wait(max(0.0, (boundary - time.time_ns()) / 1e9)):
+                return
+            self.write({"k": k, **self._snapshot()})
+            k += 1
 
     def write(self, line: dict[str, Any]) -> None:
-        self._out.write(json.dumps(line) + "\n")
-        self._out.flush()
+        with self._lock:
+            self._out.write(json.dumps(line) + "\n")
+            self._out.flush()
 
 
 @contextmanager
@@ -97,15 +113,12 @@ def _audit(args: argparse.Namespace, agency: str, held: Keys) -> Iterator[Agency
 
 
 def produce(args: argparse.Namespace, out: TextIO) -> None:
-    """Publish ``--count`` records on the schedule; status lines as the clock crosses
-    boundaries (checked before each record, and the producer is never idle for longer than
-    one period while it keeps up)."""
+    """Publish ``--count`` records on the schedule, then flush."""
     suite = SuiteId(args.suite)
     held = keys(suite)
     period = period_ns(args.rate)
     pool: list[ExchangeRecord] = record_pool(args.pool)
     stream = records(pool, args.count, lambda i: soak_record_id(i, args.start_ns + i * period))
-    status = _Status(out, args.start_ns, args.interval)
     with ExitStack() as stack:
         audit = stack.enter_context(_audit(args, SENDER, held))
         producer = secure_producer(args.bootstrap, held, suite, args.prefix, audit=audit)
@@ -121,12 +134,11 @@ def produce(args: argparse.Namespace, out: TextIO) -> None:
 
         def on_due(i: int, _rid: str, _due: int) -> None:
             published[0] = i
-            if (k := status.crossed()) is not None:
-                status.write({"k": k, **counts()})
 
         if time.time_ns() > args.start_ns:
             _log.warning("the producer was ready %.1f s after the schedule began (start-up "
                          "counts as latency)", (time.time_ns() - args.start_ns) / 1e9)  # fmt: skip
+        status = stack.enter_context(_Status(out, args.start_ns, args.interval, counts))
         try:
             paced(args.rate, stream, publisher, on_due, start_ns=args.start_ns)
             published[0] = args.count
@@ -147,13 +159,14 @@ def consume(args: argparse.Namespace, out: TextIO) -> None:
     window: list[float] = []
     last_stored = [0]
     histogram = LatencyHistogram()
-    status = _Status(out, args.start_ns, args.interval)
+    lock = threading.Lock()  # the window is swapped by the status thread
 
     def stored(item: DeliveredRecord, _record: ExchangeRecord) -> None:
         _index, due = split_record_id(item.record_id)
         last_stored[0] = time.time_ns()
         ms = (last_stored[0] - due) / 1e6
-        window.append(ms)
+        with lock:
+            window.append(ms)
         histogram.add(ms)
 
     with ExitStack() as stack:
@@ -172,11 +185,15 @@ def consume(args: argparse.Namespace, out: TextIO) -> None:
                 "quarantined": summary.quarantined_total, "last_stored_ns": last_stored[0],
             }  # fmt: skip
 
-        while not stop[0]:
-            consumer.poll_batch(_POLL_S)
-            if (k := status.crossed()) is not None:
-                status.write({"k": k, **counts(), **window_latency(window)})
+        def interval() -> dict[str, Any]:
+            with lock:
+                taken = window[:]
                 window.clear()
+            return {**counts(), **window_latency(taken)}
+
+        with _Status(out, args.start_ns, args.interval, interval) as status:
+            while not stop[0]:
+                consumer.poll_batch(_POLL_S)
         final = {"final": True, **counts(), "latency": histogram.to_json()}
     final["peak_rss"] = peak_rss()
     status.write(final)  # after the audit log's closing checkpoint
