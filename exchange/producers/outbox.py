@@ -412,6 +412,19 @@ class Outbox:
                 return found
         return []
 
+    def pending_topics(self) -> set[str]:
+        """Topics of the unsettled entries (read one segment at a time).
+
+        A producer that resumes an earlier run's outbox creates them first: that run may
+        have spooled envelopes for a topic the absent cluster could not create.
+        """
+        topics: set[str] = set()
+        seq = self._settled_below
+        while entries := self.read_from(seq):
+            topics.update(e.topic for e in entries)
+            seq = entries[-1].seq + 1
+        return topics
+
     def _read(self, path: Path) -> bytes:
         try:
             return path.read_bytes()

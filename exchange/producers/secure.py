@@ -224,8 +224,11 @@ class SecureProducer:
         self._lifecycle = Lifecycle("SecureProducer")
         self._observe_key()
         if self._outbox_sender is not None and self._outbox is not None:
-            # An earlier run's envelopes go first, before anything this producer seals.
+            # An earlier run's envelopes go first, before anything this producer seals; their
+            # topics are created on the first poll or flush if that run could not.
             self._summary.spooled = self._outbox.pending
+            if self._outbox.pending:
+                self._unensured |= self._outbox.pending_topics()
             self._outbox_sender.pump()
 
     @property
@@ -416,15 +419,16 @@ class SecureProducer:
         if self._audit is not None:
             self._audit.drain(checkpoint=True)
 
-    def close(self) -> None:
-        """Flush, then release the outbox (whatever is still in it stays on disk).
+    def close(self, timeout: float = 120.0) -> None:
+        """Flush (waiting at most ``timeout``), then release the outbox: whatever is still
+        in it stays on disk for the next producer on it.
 
         Raises:
             SpooledError, BrokerError: as :meth:`flush`.
         """
         if self._lifecycle.close():
             try:
-                self.flush()
+                self.flush(timeout)
             finally:
                 self._close_outbox()
 

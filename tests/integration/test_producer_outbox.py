@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,15 +34,17 @@ from exchange.audit.log import AuditLog
 from exchange.broker import ensure_cluster, find_free_base_port, kill_node, start_node, stop_cluster
 from exchange.crypto import verify
 from exchange.crypto.pki import FileKeyProvider, Passphrase, PkiLayout, TrustStore
-from exchange.errors import ExchangeError, SpooledError
+from exchange.errors import BrokerError, ExchangeError, OutboxFullError, SpooledError
 from exchange.metrics import ExchangeMetrics
 from exchange.producers import SecureProducer
 from exchange.producers.outbox import Outbox
+from exchange.producers.secure import exchange_topic_spec
 from exchange.quarantine import read_quarantine
 from exchange.records import ExchangeRecord
 from exchange.records.sample import generate_corpus
-from exchange.routing import RoutingRule, RoutingTable
+from exchange.routing import RoutingRule, RoutingTable, exchange_topic, reach_for
 from exchange.sinks import open_sink
+from exchange.topics import TopicSpec, ensure_topics
 from tests.integration.conftest import WaitUntil
 from tests.integration.secure_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
     AGENCIES,
@@ -143,7 +146,14 @@ def _consume_and_check(
         summary = consume_until(pki, bootstrap, prefix, RECIPIENT, sink, messages=len(on_topics))
         stored = list(sink.records())
     wanted = {r.meta.record_id for r in accepted}
-    assert len(stored) == len(wanted)
+    if len(stored) != len(wanted):
+        on_ids = {str(verify(m.value, trust=pki.trust).message_id) for m in on_topics}
+        missing = on_ids - {r.message_id for r in stored}
+        quarantined = list(read_quarantine(bootstrap, RECIPIENT, topic_prefix=prefix))
+        pytest.fail(
+            f"stored {len(stored)} of {len(wanted)}; {len(on_topics)} on the topics, "
+            f"{len(missing)} of them not stored; consumer {summary}; quarantine {quarantined}"
+        )
     assert {r.record_id for r in stored} == wanted
     assert summary.delivered == len(wanted)
     assert summary.duplicates == len(on_topics) - len(wanted)
@@ -303,6 +313,111 @@ def test_producer_sigkilled_while_spooling_restarts_and_drains_its_outbox(
         drain_s=round(drained_at - up_at, 2),
         on_topics=landed.messages,
         stored=landed.stored,
+        duplicates=landed.duplicates,
+    )
+
+
+def test_envelope_the_broker_refuses_for_good_is_a_failure_not_spooled(
+    *,
+    own_broker: OwnBroker,
+    pki: Pki,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    prefix = new_prefix()
+    (record,) = [r for r in _records(2033, cases=3) if r.record_type_name == "seizure"][:1]
+    topic = exchange_topic(SENDER, reach_for(SENDER, {RECIPIENT}), "seizure", prefix=prefix)
+    # A topic whose messages may not exceed 200 bytes: every envelope is larger, and the
+    # broker answers MESSAGE_TOO_LARGE, which no retry can fix.
+    spec = exchange_topic_spec(topic)
+    ensure_topics(
+        own_broker.bootstrap,
+        [
+            TopicSpec(
+                topic,
+                partitions=spec.partitions,
+                config={**spec.config, "max.message.bytes": "200"},
+            )
+        ],
+    )
+    metrics = ExchangeMetrics()
+    keys = pki.keys(SENDER)
+    with AgencyAudit.open(tmp_path / "audit", keys) as audit, Outbox(tmp_path / "outbox") as outbox:
+        producer = _producer(
+            keys, pki.trust, own_broker.bootstrap, prefix, outbox=outbox, audit=audit,
+            metrics=metrics,
+        )  # fmt: skip
+        producer.publish(record)
+        with pytest.raises(BrokerError, match="not delivered") as caught:
+            producer.close(timeout=60)
+        assert not isinstance(caught.value, SpooledError)
+        assert outbox.pending == 0
+    assert len(producer.summary.failed) == 1
+    assert producer.summary.delivered == 0
+    assert _spooled_total(metrics) == 0
+    with AuditLog.open(tmp_path / "audit", agency_id=SENDER) as log:
+        entries = [decode_entry(log.entry_bytes(i)) for i in range(log.size)]
+    assert [(e.kind, e.outcome) for e in entries] == [(EntryKind.PUBLISH, Outcome.FAILED)]
+
+
+def test_publish_refuses_records_once_the_outbox_is_full_and_delivers_every_accepted_one(
+    *,
+    own_broker: OwnBroker,
+    pki: Pki,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    prefix = new_prefix()
+    records = [r for r in _records(2034, cases=60) if r.record_type_name == "seizure"]
+    keys = pki.keys(SENDER)
+    audit_dir = tmp_path / "audit"
+    with socket.socket() as s:  # a port nobody listens on: the brokers are unreachable
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{s.getsockname()[1]}"
+    accepted: list[ExchangeRecord] = []
+    with AgencyAudit.open(audit_dir, keys) as audit:
+        with Outbox(tmp_path / "outbox", max_bytes=24_000, segment_bytes=6_000) as outbox:
+            producer = _producer(
+                keys, pki.trust, nowhere, prefix, outbox=outbox, audit=audit,
+                metrics=ExchangeMetrics(),
+            )  # fmt: skip
+            refused = None
+            for record in records:
+                try:
+                    producer.publish(record)
+                except OutboxFullError:
+                    refused = record
+                    break
+                accepted.append(record)
+                producer.poll(0)
+            assert refused is not None, f"the outbox never filled with {len(records)} records"
+            assert producer.summary.accepted == len(accepted)
+            with pytest.raises(SpooledError) as caught:
+                producer.close(timeout=1)
+            assert caught.value.spooled == len(accepted)
+            assert outbox.size_bytes >= outbox.max_bytes
+        # A later producer on the same outbox, the cluster reachable: it creates the topic
+        # the first could not and delivers every accepted envelope.
+        metrics = ExchangeMetrics()
+        producer = _producer(
+            keys, pki.trust, own_broker.bootstrap, prefix, outbox=tmp_path / "outbox",
+            audit=audit, metrics=metrics,
+        )  # fmt: skip
+        began = time.monotonic()
+        summary = producer.flush(timeout=120)
+        drained_at = time.monotonic()
+        producer.close()
+    assert summary.delivered == summary.drained == len(accepted)
+    landed = _consume_and_check(
+        pki, own_broker.bootstrap, prefix, accepted=accepted, sink_path=tmp_path / "atf.db",
+        audit_dir=audit_dir,
+    )  # fmt: skip
+    assert refused.meta.record_id not in {r.meta.record_id for r in accepted}
+    _report(
+        "full",
+        accepted=len(accepted),
+        refused_at=len(accepted) + 1,
+        drained=summary.drained,
+        drain_s=round(drained_at - began, 2),
+        on_topics=landed.messages,
         duplicates=landed.duplicates,
     )
 

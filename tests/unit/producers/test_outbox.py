@@ -176,3 +176,11 @@ def test_sequence_numbers_continue_after_everything_was_settled_and_deleted(
     with Outbox(tmp_path) as reopened:
         assert reopened.pending == 0
         assert reopened.append(_spool(1))[0].seq == 3
+
+
+def test_pending_topics_name_every_topic_still_waiting(tmp_path: Path) -> None:
+    with Outbox(tmp_path, segment_bytes=1) as outbox:
+        outbox.append([("a", b"k", "seizure", b"x"), ("b", b"k", "seizure", b"x")])
+        outbox.append([("c", b"k", "seizure", b"x")])
+        outbox.settle(0)
+        assert outbox.pending_topics() == {"b", "c"}
