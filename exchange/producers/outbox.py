@@ -227,7 +227,8 @@ class Outbox:
             blob = path.read_bytes()
         except FileNotFoundError:
             # Written on every open, so missing means a first open or a deleted file;
-            # assuming nothing is settled only re-sends (duplicates the sinks recognise).
+            # assuming nothing is settled only re-sends (the record is stored once; the
+            # consumer quarantines a copy at another offset as `replay`).
             return default
         except OSError as exc:
             raise OutboxError(f"cannot read {path}: {exc.strerror}") from exc

@@ -348,7 +348,8 @@ class SecureProducer:
 
     def _commit_outbox(self) -> None:
         # After the audit entries of the deliveries are on disk: a crash in between re-sends
-        # (a duplicate the sinks recognise), never leaves a delivery without its entry.
+        # (stored once, the copy quarantined as `replay`), never leaves a delivery without
+        # its entry.
         if self._outbox_sender is not None and self._outbox is not None:
             self._outbox_sender.commit()
             self._summary.spooled = self._outbox.pending

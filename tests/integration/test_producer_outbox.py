@@ -12,6 +12,7 @@ is the publishing process the SIGKILL test kills.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import socket
@@ -37,7 +38,7 @@ from exchange.crypto.pki import FileKeyProvider, Passphrase, PkiLayout, TrustSto
 from exchange.errors import BrokerError, ExchangeError, OutboxFullError, SpooledError
 from exchange.metrics import ExchangeMetrics
 from exchange.producers import SecureProducer
-from exchange.producers.outbox import Outbox
+from exchange.producers.outbox import SETTLED_FILE, SETTLED_MAGIC, Outbox
 from exchange.producers.secure import exchange_topic_spec
 from exchange.quarantine import read_quarantine
 from exchange.records import ExchangeRecord
@@ -129,6 +130,8 @@ class Landed:
     messages: int
     stored: int
     duplicates: int
+    #: second copies of a stored envelope at another offset, quarantined as ``replay``
+    replayed: int
 
 
 def _consume_and_check(
@@ -156,9 +159,17 @@ def _consume_and_check(
         )
     assert {r.record_id for r in stored} == wanted
     assert summary.delivered == len(wanted)
-    assert summary.duplicates == len(on_topics) - len(wanted)
-    assert summary.quarantined_total == 0
-    assert list(read_quarantine(bootstrap, RECIPIENT, topic_prefix=prefix)) == []
+    # A copy beyond the first of an envelope (the same bytes at another offset: sent again
+    # after its delivery report was lost) is stored once; the consumer cannot tell it from
+    # an injected copy, so it quarantines it as `replay` naming the original. Nothing else
+    # may be refused.
+    replayed = summary.quarantined.get("replay", 0)
+    assert set(summary.quarantined) <= {"replay"}
+    assert summary.duplicates + replayed == len(on_topics) - len(wanted)
+    stored_ids = {r.message_id for r in stored}
+    refused = list(read_quarantine(bootstrap, RECIPIENT, topic_prefix=prefix))
+    assert len(refused) == replayed
+    assert all(q.reason == "replay" and q.message_id in stored_ids for q in refused)
     # The sender's log: one ok publish entry per envelope, at the position Kafka gave it;
     # only a second copy of an envelope already logged may lack one.
     with AuditLog.open(audit_dir, agency_id=SENDER) as log:
@@ -176,7 +187,7 @@ def _consume_and_check(
     assert all(positions.get(p) == mid for p, mid in published.items())
     assert set(published.values()) == set(positions.values())
     assert len(published) >= len(wanted)
-    return Landed(len(on_topics), len(stored), summary.duplicates)
+    return Landed(len(on_topics), len(stored), summary.duplicates, replayed)
 
 
 def test_records_published_through_a_broker_outage_are_spooled_then_drained_exactly_once(
@@ -247,6 +258,7 @@ def test_records_published_through_a_broker_outage_are_spooled_then_drained_exac
         on_topics=landed.messages,
         stored=landed.stored,
         duplicates=landed.duplicates,
+        replayed=landed.replayed,
     )
 
 
@@ -314,6 +326,7 @@ def test_producer_sigkilled_while_spooling_restarts_and_drains_its_outbox(
         on_topics=landed.messages,
         stored=landed.stored,
         duplicates=landed.duplicates,
+        replayed=landed.replayed,
     )
 
 
@@ -419,6 +432,60 @@ def test_publish_refuses_records_once_the_outbox_is_full_and_delivers_every_acce
         drain_s=round(drained_at - began, 2),
         on_topics=landed.messages,
         duplicates=landed.duplicates,
+        replayed=landed.replayed,
+    )
+
+
+def test_envelopes_resent_after_a_lost_low_water_mark_are_stored_once_copies_quarantined(
+    *,
+    own_broker: OwnBroker,
+    pki: Pki,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    prefix = new_prefix()
+    records = _records(2035, cases=15)
+    keys = pki.keys(SENDER)
+    outbox_dir, audit_dir = tmp_path / "outbox", tmp_path / "audit"
+    with AgencyAudit.open(audit_dir, keys) as audit:
+        producer = _producer(
+            keys, pki.trust, own_broker.bootstrap, prefix, outbox=outbox_dir, audit=audit,
+            metrics=ExchangeMetrics(),
+        )  # fmt: skip
+        for record in records:
+            producer.publish(record)
+        assert producer.flush(timeout=60).delivered == len(records)
+        producer.close()
+        # The crash window: every envelope delivered, the low-water mark not yet persisted.
+        # SETTLED is the only file that changes then; put back the one of an empty outbox.
+        body = SETTLED_MAGIC + (0).to_bytes(8, "big")
+        (outbox_dir / SETTLED_FILE).write_bytes(body + hashlib.sha256(body).digest()[:16])
+        producer = _producer(
+            keys, pki.trust, own_broker.bootstrap, prefix, outbox=outbox_dir, audit=audit,
+            metrics=ExchangeMetrics(),
+        )  # fmt: skip
+        summary = producer.flush(timeout=60)
+        producer.close()
+    assert summary.delivered == summary.drained == len(records)
+    admin = AdminClient({"bootstrap.servers": own_broker.bootstrap})
+    copies: dict[object, list[bytes]] = {}
+    for t in topics_under(admin, prefix):
+        for m in raw_messages(own_broker.bootstrap, t):
+            copies.setdefault(verify(m.value, trust=pki.trust).message_id, []).append(m.value)
+    # Sent again byte for byte: same message id, same signature, same sequence.
+    assert len(copies) == len(records)
+    assert all(len(v) == 2 and v[0] == v[1] for v in copies.values())
+    landed = _consume_and_check(
+        pki, own_broker.bootstrap, prefix, accepted=records, sink_path=tmp_path / "atf.db",
+        audit_dir=audit_dir,
+    )  # fmt: skip
+    assert landed.replayed == len(records)
+    _report(
+        "resent",
+        records=len(records),
+        on_topics=landed.messages,
+        stored=landed.stored,
+        duplicates=landed.duplicates,
+        replayed=landed.replayed,
     )
 
 
