@@ -33,12 +33,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka.admin._config import ConfigResource  # admin re-exports it untyped
 
 from exchange.audit.entry import EntryKind, Outcome
 from exchange.broker import ensure_cluster, kill_node, start_node
+from exchange.metrics import ExchangeMetrics
 from exchange.quarantine import read_quarantine
-from exchange.sinks import open_sink
+from exchange.sinks import Sink, open_sink
 from tests.integration.conftest import WaitUntil
 from tests.integration.fault_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
     RECIPIENT,
@@ -63,7 +65,10 @@ from tests.integration.secure_fixtures import Pki, pki  # noqa: F401  # the sess
 #: Records of the leader-kill stream (the issue asks for at least 20,000).
 LEADER_STREAM = 20_000
 #: Records of the whole-cluster outage stream.
-OUTAGE_STREAM = 6_000
+OUTAGE_STREAM = 3_000
+#: The outboxed outage: the producer's delivery timeout, and how long the cluster stays down.
+OUTBOX_DELIVERY_TIMEOUT_MS = 5_000
+OUTBOX_OUTAGE_S = 15.0
 #: Records of the consumer-kill stream, and the consumer's batch (one sink transaction each).
 CONSUMER_STREAM = 4_000
 CONSUMER_BATCH = 25
@@ -121,6 +126,7 @@ def _check_audit(
     published: int,
     stored: set[str],
     consumer_crashes: int = 0,
+    copies: int = 0,
 ) -> dict[str, Any]:
     """The whole trail verifies; the logs hold one publish per accepted record and one
     stored delivery per record (a redelivery is logged as a duplicate, not as a second).
@@ -130,6 +136,9 @@ def _check_audit(
     entries (docs/audit.md, "Limits") or, once they are logged, the receipts: today the
     auditor reports those as ``missing_receipt`` and nothing resends them (reported in issue
     #8). Anything else, or more than that, fails.
+
+    ``copies``: envelopes on the topics beyond one per record (an outbox resend of an
+    envelope that had landed), which the consumer counted as duplicates.
     """
     began = time.monotonic()
     result = verify_exchange(ex)
@@ -141,7 +150,7 @@ def _check_audit(
     assert len(unreceipted) == len(missing)
     assert unreceipted <= stored  # only records the sink did store
     assert result["ok"] is (not missing)
-    assert result["stats"]["envelopes"] == published
+    assert result["stats"]["envelopes"] == published + copies
     sender = audit_counts(ex, SENDER)
     assert sender.of(EntryKind.PUBLISH) == published
     assert sender.of(EntryKind.PUBLISH, Outcome.FAILED) == 0
@@ -158,6 +167,7 @@ def _check_audit(
         "audit_deliveries_unlogged": len(stored) - recipient.of(EntryKind.DELIVERY),
         "audit_missing_receipts": len(missing),
         "audit_verify_s": elapsed(began),
+        "audit_phases_s": result["seconds"],
     }
 
 
@@ -273,26 +283,87 @@ def test_partition_leader_sigkilled_mid_stream_then_restarted(
     )  # fmt: skip
 
 
+def _consume_all(
+    ex: Exchange,
+    reader: Sink,
+    sink: Path,
+    group: str,
+    log: Path,
+    *,
+    expected: int,
+    wait_until: WaitUntil,
+) -> str:
+    """Run ``exchange consume`` until the sink holds ``expected`` records, stop it with
+    SIGTERM (it finishes its batch) and return its summary line; it must exit 0."""
+    with log.open("wb") as out:
+        consumer = subprocess.Popen(
+            consume_command(sink, group), env=ex.env(), stdout=subprocess.PIPE, stderr=out,
+            text=True,
+        )  # fmt: skip
+    try:
+        wait_until(
+            lambda: reader.count() >= expected or consumer.poll() is not None,
+            timeout=300, message=f"the consumer stored {expected} records",
+        )  # fmt: skip
+        consumer.send_signal(signal.SIGTERM)
+        stdout, _ = consumer.communicate(timeout=60)
+    finally:
+        consumer.kill()
+        consumer.wait(timeout=30)
+    assert consumer.returncode == 0, _tail(log)
+    return stdout
+
+
+def _spooled_total(metrics: ExchangeMetrics) -> float:
+    value = metrics.registry.get_sample_value(
+        "exchange_outbox_spooled_envelopes_total", {"sender": SENDER}
+    )
+    return value or 0.0
+
+
+@pytest.mark.parametrize("outage", ["retried", "outboxed"])
 def test_whole_cluster_sigkilled_while_publishing_then_restarted(
+    outage: str,
     three_nodes: Cluster,  # noqa: F811
     pki: Pki,  # noqa: F811
     wait_until: WaitUntil,
     tmp_path: Path,
 ) -> None:
+    """``retried``: the outage is shorter than the producer's delivery timeout (120 s), so
+    librdkafka retries and nothing is lost or duplicated. ``outboxed``: the delivery timeout
+    is 5 s, the cluster stays down at least :data:`OUTBOX_OUTAGE_S`, and the producer's
+    durable outbox spools what librdkafka gave up on and drains it once the cluster is back;
+    a copy that reached the topic before its timeout may land twice, and the sink stores it
+    once (the copies are counted as duplicates)."""
     began = time.monotonic()
     ex = exchange_home(pki, tmp_path, three_nodes.bootstrap)
     down_at, up_at = OUTAGE_STREAM * 4 // 10, OUTAGE_STREAM * 7 // 10
     down, restart_begun = threading.Event(), threading.Event()
-    with ex.open_audit(SENDER) as audit, ex.producer(audit) as producer:
+    metrics = ExchangeMetrics()
+    options: dict[str, Any] = (
+        {
+            "outbox": tmp_path / "outbox", "metrics": metrics,
+            "config_overrides": {"delivery.timeout.ms": OUTBOX_DELIVERY_TIMEOUT_MS},
+        }
+        if outage == "outboxed"
+        else {}
+    )  # fmt: skip
+    with ex.open_audit(SENDER) as audit, ex.producer(audit, **options) as producer:
         # Records [down_at, up_at) are accepted while no node runs; the rest while the
-        # cluster starts again.
+        # cluster starts again. With the outbox the publisher polls while it waits at a
+        # gate, as a service does, so librdkafka's timeouts reach the outbox.
         pub = Publisher(
             producer, record_stream(OUTAGE_STREAM, seed=12),
-            gates={down_at: down, up_at: restart_begun},
+            gates={down_at: down, up_at: restart_begun}, idle_poll=outage == "outboxed",
+            # Known gap (reported in issue #8): a due audit checkpoint is published to the
+            # audit topic even while the cluster is away, and after 30 s that fails the
+            # producer. Polling through a long outage would hit it with the entries of the
+            # last deliveries before the kill, so those are settled first.
+            flush_at_first_gate=outage == "outboxed",
         )  # fmt: skip
         pub.start()
         wait_until(
-            lambda: pub.accepted >= down_at or pub.error is not None,
+            lambda: pub.waiting_at == down_at or pub.error is not None,
             timeout=120, message=f"{down_at} records were accepted",
         )  # fmt: skip
         delivered_at_kill = producer.summary.delivered
@@ -304,6 +375,20 @@ def test_whole_cluster_sigkilled_while_publishing_then_restarted(
             lambda: pub.accepted >= up_at or pub.error is not None,
             timeout=120, message=f"{up_at} records were accepted",
         )  # fmt: skip
+        if outage == "outboxed":
+            # librdkafka gave up on what it held (the delivery timeout passed), and the
+            # producer kept it in its outbox...
+            wait_until(
+                lambda: _spooled_total(metrics) > 0 or pub.error is not None,
+                timeout=60, message="the producer spooled envelopes to its outbox",
+            )  # fmt: skip
+            spooled_after_s = elapsed(killed)
+            # ... and the outage lasts three delivery timeouts: its length is what this
+            # variant sets, not a stand-in for a condition.
+            wait_until(
+                lambda: time.monotonic() - killed >= OUTBOX_OUTAGE_S,
+                timeout=OUTBOX_OUTAGE_S + 5, message=f"{OUTBOX_OUTAGE_S} s of outage",
+            )  # fmt: skip
         delivered_while_down = producer.summary.delivered
         restart_begun.set()
         restarting = time.monotonic()
@@ -319,27 +404,45 @@ def test_whole_cluster_sigkilled_while_publishing_then_restarted(
     assert (summary.accepted, summary.delivered, summary.failed) == (
         OUTAGE_STREAM, OUTAGE_STREAM, [],
     )  # fmt: skip
+    if outage == "outboxed":
+        assert outage_s >= OUTBOX_OUTAGE_S >= 3 * OUTBOX_DELIVERY_TIMEOUT_MS / 1000
+        assert summary.spooled == 0
+        assert summary.drained > 0
+        assert _spooled_total(metrics) > 0
     sink = tmp_path / "atf.db"
-    consumer = subprocess.run(
-        consume_command(sink, f"{ex.prefix}outage", "--until-idle", "5"),
-        env=ex.env(), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert consumer.returncode == 0, consumer.stderr[-3000:]
     with open_sink(f"sqlite:{sink}") as reader:
+        stdout = _consume_all(
+            ex, reader, sink, f"{ex.prefix}outage", tmp_path / "consume.log",
+            expected=OUTAGE_STREAM, wait_until=wait_until,
+        )  # fmt: skip
         records = list(reader.records())
     check_sink(records, {r.meta.record_id for r in record_stream(OUTAGE_STREAM, seed=12)})
-    delivered, duplicates, not_addressed, quarantined = _summary(consumer.stdout)
-    assert (delivered, duplicates, not_addressed, quarantined) == (OUTAGE_STREAM, 0, 0, 0)
+    delivered, duplicates, not_addressed, quarantined = _summary(stdout)
+    assert (delivered, not_addressed, quarantined) == (OUTAGE_STREAM, 0, 0)
+    if outage == "retried":
+        assert duplicates == 0  # the idempotent producer's retries never write twice
     assert list(read_quarantine(three_nodes.bootstrap, RECIPIENT, topic_prefix=ex.prefix)) == []
     _check_topic_profile(three_nodes, ex.prefix)
-    trail = _check_audit(ex, published=summary.accepted, stored={r.message_id for r in records})
+    trail = _check_audit(
+        ex, published=summary.accepted, stored={r.message_id for r in records},
+        copies=duplicates,
+    )  # fmt: skip
     _report(
-        "cluster_sigkill",
+        f"cluster_sigkill_{outage}",
         {
             "records": OUTAGE_STREAM, "delivered_at_kill": delivered_at_kill,
             "accepted_while_down": up_at - down_at, "restart_s": restart_s,
             "outage_s": outage_s, "kill_to_all_delivered_s": flushed_s,
-            "test_s": elapsed(began), **trail,
+            "consumer_duplicates": duplicates, "test_s": elapsed(began),
+            **(
+                {
+                    "spooled": int(_spooled_total(metrics)), "drained": summary.drained,
+                    "spooled_after_s": spooled_after_s,
+                }
+                if outage == "outboxed"
+                else {}
+            ),
+            **trail,
         },
     )  # fmt: skip
 
