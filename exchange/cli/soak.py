@@ -8,8 +8,10 @@ A thin layer: :mod:`exchange.soak.runner` drives and samples the load,
 from __future__ import annotations
 
 import json
+import signal
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 import click
 from rich.console import Console
@@ -101,6 +103,26 @@ def soak(
     """
     if interval > duration:
         raise click.BadParameter("must not exceed --duration", param_hint="--interval")
+    # SIGTERM (a `timeout`, a CI job cancelled) unwinds like Ctrl-C: the workers are stopped
+    # and the broker this command started is stopped too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _soak(
+            cli, rate=rate, duration=duration, suite=suite, audit=audit, sink=sink,
+            interval=interval, drain_timeout=drain_timeout, docs=docs, as_json=as_json,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _soak(
+    cli: CliContext, *, rate: float, duration: float, suite: str, audit: bool, sink: str,
+    interval: float, drain_timeout: float, docs: Path | None, as_json: bool,
+) -> None:  # fmt: skip
     err = Console(stderr=True)
     command = _command(rate=rate, duration=duration, suite=suite, audit=audit, sink=sink,
                        interval=interval, docs=docs, as_json=as_json)  # fmt: skip

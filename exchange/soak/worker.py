@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -191,8 +192,10 @@ def consume(args: argparse.Namespace, out: TextIO) -> None:
                 window.clear()
             return {**counts(), **window_latency(taken)}
 
+        parent = os.getppid()
         with _Status(out, args.start_ns, args.interval, interval) as status:
-            while not stop[0]:
+            # Stops on SIGTERM, or when the soak that started it is gone.
+            while not stop[0] and os.getppid() == parent:
                 consumer.poll_batch(_POLL_S)
         final = {"final": True, **counts(), "latency": histogram.to_json()}
     final["peak_rss"] = peak_rss()
