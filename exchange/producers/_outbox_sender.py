@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from exchange.audit.builders import EnvelopeFacts
 from exchange.crypto import EnvelopeHeader
@@ -35,7 +35,7 @@ from exchange.metrics import ExchangeMetrics
 from exchange.producers._delivery import may_get_through
 from exchange.producers.outbox import Outbox, OutboxEntry, Spool
 
-__all__ = ["DeliveryHandler", "OutboxSender", "StoredFacts"]
+__all__ = ["DeliveryHandler", "OutboxSender", "StoredFacts", "Transport"]
 
 _log = logging.getLogger("exchange.producers.outbox")
 
@@ -75,6 +75,24 @@ class StoredFacts:
         )
 
 
+class Transport(Protocol):
+    """The part of ``confluent_kafka.Producer`` the sender uses."""
+
+    def produce(
+        self,
+        topic: str,
+        *,
+        value: bytes,
+        key: bytes,
+        headers: list[tuple[str, str | bytes | None]],
+        on_delivery: Callable[[KafkaError | None, Message], None],
+    ) -> None: ...
+
+    def poll(self, timeout: float) -> int: ...
+
+    def purge(self, in_queue: bool, in_flight: bool) -> None: ...
+
+
 class DeliveryHandler(Protocol):
     """What the producer does with each settled delivery report."""
 
@@ -98,7 +116,7 @@ class OutboxSender:
 
     def __init__(
         self,
-        producer: Producer,
+        producer: Transport,
         outbox: Outbox,
         *,
         agency: str,
@@ -124,6 +142,7 @@ class OutboxSender:
         self._in_flight = 0
         self._spooling = False
         self._rewind = False
+        self._probe: int | None = None
         self._backoff = _BACKOFF_FIRST_S
         self._retry_at = 0.0
         self._spooling_since = 0.0
@@ -192,6 +211,7 @@ class OutboxSender:
                 return
             probe = self._take()
             if probe is not None:
+                self._probe = probe[0].seq
                 self._send(*probe)
             return
         limit = self._outbox.settled_below + self._window
@@ -292,8 +312,12 @@ class OutboxSender:
 
     def _after_delivery(self, entry: OutboxEntry) -> None:
         if self._spooling:
-            # The probe got through: the cluster is back.
+            if entry.seq != self._probe:
+                # A late success of an envelope sent before the outage began; only the
+                # probe, sent after every earlier report was in, says the cluster is back.
+                return
             self._spooling = False
+            self._probe = None
             self._drain_until = self._outbox.next_seq
             self._drain_began = self._clock()
             self._drain_count = 0
@@ -331,7 +355,7 @@ class OutboxSender:
         """Stop sending: purge what librdkafka still holds (it stays in the outbox)."""
         if self._closed:
             return
+        self._closed = True  # before the purge: its reports must not look like an outage
         self._producer.purge(in_queue=True, in_flight=True)
-        self._closed = True
         self._producer.poll(0)
         self._update_gauges()
