@@ -45,6 +45,7 @@ from exchange.broker import (
 )
 from exchange.crypto.pki import DEMO_AGENCIES, FileKeyProvider, PkiLayout
 from exchange.errors import ExchangeError
+from exchange.kafka_clients import KAFKA_LOGGER
 from exchange.producers.secure import SecureProducer
 from exchange.records import ExchangeRecord
 from exchange.records.sample import generate_corpus
@@ -120,7 +121,10 @@ def three_nodes(
     if info is None:
         pytest.fail(f"the three-node cluster did not start: {failure.diagnostics()}")
     try:
-        yield Cluster(home, info.bootstrap, AdminClient({"bootstrap.servers": info.bootstrap}))
+        # Its connection errors while nodes are down go to logging, not to the terminal.
+        config: dict[str, Any] = {"bootstrap.servers": info.bootstrap, "logger": KAFKA_LOGGER}
+        admin = AdminClient(config)
+        yield Cluster(home, info.bootstrap, admin)
     finally:
         stop_cluster(home)
 
