@@ -72,7 +72,14 @@ class Writer:
 
 
 class Reader:
-    """Bounded canonical Avro binary reader over an in-memory buffer."""
+    """Bounded canonical Avro binary reader over an in-memory buffer.
+
+    Every consumed envelope goes through here a few dozen times, so the hot methods read
+    one-byte varints inline rather than through :meth:`long` (values -64..63: nearly every
+    length and count in a header).
+    """
+
+    __slots__ = ("_data", "_pos")
 
     def __init__(self, data: bytes) -> None:
         self._data = bytes(data)
@@ -88,12 +95,15 @@ class Reader:
 
     def long(self) -> int:
         # Fast path: most lengths and counts fit one byte (values -64..63).
-        pos = self._pos
-        if pos < len(self._data):
-            b = self._data[pos]
+        data, pos = self._data, self._pos
+        if pos < len(data):
+            b = data[pos]
             if not b & 0x80:
                 self._pos = pos + 1
                 return (b >> 1) ^ -(b & 1)
+        return self._long_slow()
+
+    def _long_slow(self) -> int:
         n = 0
         shift = 0
         for i in range(_MAX_VARINT_BYTES):
@@ -118,12 +128,23 @@ class Reader:
         return value
 
     def bytes_(self, max_len: int) -> bytes:
-        n = self.long()
+        data, pos = self._data, self._pos
+        if pos < len(data) and not data[pos] & 0x80:
+            b = data[pos]
+            n = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            n = self._long_slow()
+            pos = self._pos
         if n < 0:
             raise AvroFormatError("negative length")
         if n > max_len:
             raise AvroFormatError(f"length {n} exceeds {max_len}", oversized=True)
-        return self._take(n)
+        end = pos + n
+        if end > len(data):
+            raise AvroFormatError("truncated")
+        self._pos = end
+        return data[pos:end]
 
     def string(self, max_len: int) -> str:
         raw = self.bytes_(max_len)

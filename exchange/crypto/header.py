@@ -169,22 +169,20 @@ def check_identifier(value: str, *, topic: bool = False) -> None:
 
 def _read_id(r: Reader, *, topic: bool = False) -> str:
     value = r.string(MAX_TOPIC if topic else MAX_ID)
-    try:
-        check_identifier(value, topic=topic)
-    except ValueError as exc:
-        raise AvroFormatError("illegal identifier") from exc
+    if (_TOPIC if topic else _ID).fullmatch(value) is None:
+        raise AvroFormatError("illegal identifier")
     return value
+
+
+#: The only spelling of a UUID that decodes: what ``str(uuid.UUID(...))`` writes.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _read_uuid(r: Reader) -> uuid.UUID:
     text = r.string(36)
-    try:
-        value = uuid.UUID(text)
-    except ValueError as exc:
-        raise AvroFormatError("bad uuid") from exc
-    if str(value) != text:
-        raise AvroFormatError("non-canonical uuid")
-    return value
+    if _CANONICAL_UUID.fullmatch(text) is None:
+        raise AvroFormatError("bad or non-canonical uuid")
+    return uuid.UUID(text)
 
 
 def _read_sorted_ids(r: Reader, *, country: bool = False) -> tuple[str, ...]:
