@@ -158,10 +158,10 @@ class RecordType:
                 )
             writer = found[0]
         # Resolution is needed only when the writer is an older version.
-        reader = None if writer is self.current else self.current.parsed
+        reader = None if writer is self.current else self.current.reading
         stream = io.BytesIO(data)
         try:
-            raw = fastavro.schemaless_reader(stream, writer.parsed, reader)
+            raw = fastavro.schemaless_reader(stream, writer.reading, reader)
         except _AVRO_READ_ERRORS as exc:
             raise RecordValidationError(
                 f"{self.name}: bytes are not a valid {self.schema_name} "
