@@ -196,3 +196,15 @@ def test_unknown_record_type_lists_known_names() -> None:
         record_type("firearm")
     for name in RECORD_TYPE_NAMES:
         assert name in str(info.value)
+
+
+def test_non_canonical_uuid_on_the_wire_is_refused(one_of_each: dict[str, ExchangeRecord]) -> None:
+    # A uuid is an Avro string: a peer can write any spelling. One spelling per id (dedup and
+    # audit compare ids as strings), so an upper-case id is refused, not silently lowered.
+    rtype = record_type("seizure")
+    raw = one_of_each["seizure"].model_dump(by_alias=True)
+    raw["meta"]["recordId"] = raw["meta"]["recordId"].upper()
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, rtype.current.parsed, raw)
+    with pytest.raises(RecordValidationError, match="canonical lower-case form"):
+        rtype.decode(buffer.getvalue())
