@@ -87,6 +87,10 @@ class _AckedProducer:
     def flush(self, what: str, timeout: float = 30.0) -> None:
         if self._producer.flush(timeout) or self._errors:
             error = self._errors[0] if self._errors else "no acknowledgement"
+            # Drop what is still queued: the caller retries the whole publication, and the
+            # old copies must not land later next to the new ones.
+            self._producer.purge()
+            self._producer.flush(0)
             self._errors.clear()
             raise BrokerError(f"{what} failed: {error}")
 

@@ -72,9 +72,11 @@ class ProducerAuditQueue:
     def drain(self, *, checkpoint: bool = False) -> None:
         """Append the queued entries (one fsync); checkpoint if asked or due.
 
+        The checkpoint is signed into the local log; its publication to the audit topic
+        happens on the log's own thread and never fails this call (docs/audit.md).
+
         Raises:
             AuditStorageError: the log could not be written: stop publishing.
-            BrokerError: the checkpoint could not be published.
         """
         with self._lock:
             batch, self._queue = self._queue, []

@@ -408,7 +408,7 @@ class SecureProducer:
         self._commit_outbox()
         if self._outbox.pending:
             if self._audit is not None:
-                # No checkpoint now: it would be published to the cluster that is away.
+                # The entries only: the next successful flush checkpoints them.
                 self._audit.drain()
             raise SpooledError(
                 f"{self._outbox.pending} envelope(s) not yet acknowledged after {timeout:.0f} s "

@@ -3,6 +3,7 @@ publication), the receipt collector, witnesses over log directories, bundles."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -27,6 +28,7 @@ from exchange.audit.auditor import Evidence
 from exchange.audit.collect import collect_receipts
 from exchange.audit.export import read_bundle, write_bundle
 from exchange.audit.witnessing import witness_logs, write_witness_policies
+from exchange.errors import BrokerError
 from tests.unit.audit.audit_world import NOW, AuditWorld, sample_entry
 
 
@@ -63,6 +65,7 @@ def test_checkpoints_come_every_n_entries_and_on_close_and_are_published(
         assert audit.log.checkpoints() == []
         audit.record([sample_entry(2)])
         assert [c.checkpoint.size for c in audit.log.checkpoints()] == [3]
+        assert audit.wait_published(timeout=10)
         audit.record([sample_entry(3)])
     sizes = [
         c.checkpoint.size for c in AgencyAudit.open(world.log_dir, world.fgr).log.checkpoints()
@@ -81,6 +84,66 @@ def test_a_restart_publishes_only_what_was_not_published(world: AuditWorld) -> N
     with _audit(world, publisher=second) as audit:
         audit.record([sample_entry(2)])
     assert [(f, n) for f, n, _ in second.calls] == [(2, 1)]
+
+
+class _Outage:
+    """An AuditPublisher double whose cluster is away until ``back`` is set."""
+
+    def __init__(self) -> None:
+        self.back = threading.Event()
+        self.failures = 0
+        self.calls: list[tuple[int, int, bytes]] = []
+
+    def publish(self, entries: Sequence[bytes], first_index: int, checkpoint: bytes) -> None:
+        if not self.back.is_set():
+            self.failures += 1
+            raise BrokerError("create topic audit.MEX-FGR: no answer within 30 s")
+        self.calls.append((first_index, len(entries), checkpoint))
+
+
+def test_a_checkpoint_due_during_an_outage_is_kept_and_published_once_the_cluster_is_back(
+    world: AuditWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    outage = _Outage()
+    with _audit(
+        world, checkpoint_every=2, publisher=outage, publish_retry=timedelta(milliseconds=20)
+    ) as audit:
+        # Neither record() nor checkpoint() fails while the audit topic cannot be reached.
+        audit.record([sample_entry(i) for i in range(2)])
+        audit.record([sample_entry(i) for i in range(2, 4)])
+        assert [c.checkpoint.size for c in audit.log.checkpoints()] == [2, 4]
+        assert not audit.wait_published(timeout=0.3)
+        assert outage.failures >= 2  # retried
+        assert audit.published == 0
+        outage.back.set()
+        assert audit.wait_published(timeout=10)
+        assert audit.published == 4
+    # One publication of every entry, with the latest checkpoint; one warning for the
+    # outage and one when it is over.
+    assert [(first, n) for first, n, _ in outage.calls] == [(0, 4)]
+    assert SignedCheckpoint.parse(outage.calls[0][2]).checkpoint.size == 4
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len([w for w in warnings if "not yet published" in w]) == 1, warnings
+    assert len([w for w in warnings if "reachable again" in w]) == 1, warnings
+
+
+def test_what_an_outage_left_unpublished_on_close_is_published_by_the_next_writer(
+    world: AuditWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    outage = _Outage()
+    with _audit(
+        world, publisher=outage, publish_retry=timedelta(milliseconds=20),
+        close_timeout=timedelta(milliseconds=200),
+    ) as audit:  # fmt: skip
+        audit.record([sample_entry(0), sample_entry(1)])
+    assert outage.calls == []
+    assert any("the next writer of this log publishes it" in r.getMessage() for r in caplog.records)
+    later = _Recorder()
+    with _audit(world, publisher=later) as audit:
+        assert audit.wait_published(timeout=10)  # on open, before anything new is logged
+        assert [(f, n) for f, n, _ in later.calls] == [(0, 2)]
+        audit.record([sample_entry(2)])
+    assert [(f, n) for f, n, _ in later.calls] == [(0, 2), (2, 1)]
 
 
 def test_a_log_that_cannot_be_written_fails_closed(
