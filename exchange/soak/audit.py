@@ -23,7 +23,7 @@ from exchange.audit.auditor import audit_exchange
 from exchange.audit.note import AgencyNoteSigner
 from exchange.audit.witnessing import AuditHome, witness_logs
 from exchange.audit_bus import AuditTopicWriter, collect_receipts_from_bus, gather_evidence
-from exchange.bench.workload import RECIPIENT, SENDER, Keys
+from exchange.bench.workload import RECIPIENT, SENDER, Keys, peak_rss
 from exchange.identifiers import agency_country
 from exchange.routing import parse_exchange_topic
 
@@ -40,6 +40,8 @@ class AuditOutcome:
     envelopes: int
     log_entries: dict[str, int]
     seconds: float
+    #: Peak RSS of this process (the auditor holds the whole run in memory), MiB.
+    peak_rss_mib: float = 0.0
     witness_refusals: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -52,7 +54,8 @@ class AuditOutcome:
             "ok": self.ok, "receipts_logged": self.receipts_logged,
             "receipts_refused": self.receipts_refused, "cosignatures": self.cosignatures,
             "envelopes": self.envelopes, "log_entries": self.log_entries,
-            "seconds": round(self.seconds, 1), "witness_refusals": self.witness_refusals,
+            "seconds": round(self.seconds, 1), "peak_rss_mib": round(self.peak_rss_mib),
+            "witness_refusals": self.witness_refusals,
             "findings": [f.to_dict() for f in self.findings[:20]],
             "findings_total": len(self.findings),
         }  # fmt: skip
@@ -101,7 +104,7 @@ def verify_soak_audit(
         cosignatures=sum(1 for o in outcomes if o.refused is None),
         envelopes=len(evidence.envelopes),
         log_entries={agency: _entries(directory) for agency, directory in logs.items()},
-        seconds=time.monotonic() - began,
+        seconds=time.monotonic() - began, peak_rss_mib=peak_rss() / 2**20,
         witness_refusals=[f"{o.witness} on {o.log_agency}: {o.refused}" for o in outcomes
                           if o.refused],
         findings=findings,

@@ -143,7 +143,7 @@ def _audit_line(audit: Mapping[str, Any]) -> str:
     return (
         f"{head}: {audit['envelopes']:,} envelopes, log entries {entries}, "
         f"{audit['receipts_logged']:,} receipts logged, {audit['cosignatures']} cosignatures, "
-        f"{audit['seconds']:.0f} s"
+        f"{audit['seconds']:.0f} s, peak RSS {audit['peak_rss_mib']:,} MiB"
     )
 
 

@@ -57,3 +57,4 @@ def test_soak_short_run_is_clean_and_reports_every_figure(
     # The sender logs each publish and each receipt; the recipient each delivery.
     assert audit["log_entries"] == {"MEX-FGR": 2 * RECORDS, "USA-ATF": RECORDS}
     assert audit["cosignatures"] > 0
+    assert audit["peak_rss_mib"] > 0

@@ -52,7 +52,7 @@ def _run(intervals: int = 6, *, lost: int = 0) -> SoakRun:
 def _audit(*, findings: int = 0) -> AuditOutcome:
     return AuditOutcome(
         receipts_logged=120_000, receipts_refused=0, cosignatures=12, envelopes=120_000,
-        log_entries={"MEX-FGR": 240_000, "USA-ATF": 120_000}, seconds=42.0,
+        log_entries={"MEX-FGR": 240_000, "USA-ATF": 120_000}, seconds=42.0, peak_rss_mib=1_234.4,
         findings=[Finding(FindingKind.NOT_IN_LOG, "t[0]@1", "missing")] * findings,
     )  # fmt: skip
 
@@ -101,6 +101,7 @@ def test_markdown_section_between_its_markers_with_every_figure() -> None:
     assert "| consumer | 100 | 101 | 101 | +3.00 |" in section
     assert "| 60 | 2,000 | 2,000 | 1,990 | 12.5 | 80.2 | 120.0 | 150 | 90 | 400 | 42 |" in section
     assert "verified: 120,000 envelopes" in section
+    assert "peak RSS 1,234 MiB" in section
 
 
 def test_markdown_section_strides_long_runs_and_keeps_the_last_row() -> None:
