@@ -23,7 +23,7 @@ import click
 
 from exchange.cli._agency import AGENCY_OPTION, agency_connection, load_agency, open_audit
 from exchange.cli._context import CliContext, pass_cli
-from exchange.consumers.secure import ConsumeSummary, SecureConsumer
+from exchange.consumers.secure import DEFAULT_STALL_TIMEOUT_S, ConsumeSummary, SecureConsumer
 from exchange.metrics import serve_metrics
 from exchange.sinks import open_sink, redact_dsn
 
@@ -91,7 +91,15 @@ def _graceful(stopper: _StopWhenAsked) -> Iterator[None]:
 )  # fmt: skip
 @click.option(
     "--until-idle", type=click.FloatRange(min=0.1), metavar="SECONDS",
-    help="Stop after this long without a message. Default: run until SIGINT/SIGTERM.",
+    help="Stop (exit 0) once every assigned partition was read to its end and nothing came "
+    "for this long. The clock starts only then: a consumer started while the cluster is down "
+    "or restarting waits for it. Default: run until SIGINT/SIGTERM.",
+)  # fmt: skip
+@click.option(
+    "--stall-timeout", type=click.FloatRange(min=1), default=DEFAULT_STALL_TIMEOUT_S,
+    show_default=True, metavar="SECONDS",
+    help="With --until-idle: exit 3 with a one-line error if this long passes without a "
+    "message and without being caught up (cluster unreachable, no partitions assigned).",
 )  # fmt: skip
 @click.option("--group", "group_id", metavar="ID", help="Consumer group. Default: exchange.AGENCY.")
 @click.option(
@@ -114,6 +122,7 @@ def consume(
     agency: str,
     sink_url: str | None,
     until_idle: float | None,
+    stall_timeout: float,
     group_id: str | None,
     instance_id: str | None,
     batch_size: int,
@@ -122,7 +131,8 @@ def consume(
     """Verify, decrypt and store what is addressed to AGENCY; quarantine the rest.
 
     Prints one summary line on stdout at the end (delivered, duplicates, not addressed,
-    quarantined by reason) and exits 0.
+    quarantined by reason) and exits 0; with --until-idle, exits 3 with one error line if
+    the cluster cannot be reached for --stall-timeout (what was stored is safe).
     """
     settings = cli.settings
     bootstrap, security = agency_connection(settings, agency)
@@ -150,5 +160,7 @@ def consume(
         )
         stopper = _StopWhenAsked(agency, lambda: consumer.summary)
         with _graceful(stopper):
-            summary = consumer.run(until_idle=until_idle, should_stop=stopper)
+            summary = consumer.run(
+                until_idle=until_idle, should_stop=stopper, stall_timeout=stall_timeout
+            )
     click.echo(summary_line(agency, summary))

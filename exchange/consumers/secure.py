@@ -20,6 +20,7 @@ a replayed copy tells its legitimate recipient nothing new, and it is still refu
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -38,7 +39,7 @@ from exchange.audit_bus import ReceiptSender
 from exchange.consumers._examine import MAX_ENVELOPE_BYTES, Accepted, EnvelopeExaminer, Refusal
 from exchange.crypto import Opener
 from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
-from exchange.errors import IntegrityReason
+from exchange.errors import BrokerError, IntegrityReason
 from exchange.kafka_clients import broker_error, connection_settings, consumer_config
 from exchange.metrics import DEFAULT_METRICS, ExchangeMetrics
 from exchange.quarantine import QuarantineEntry, QuarantineWriter
@@ -55,6 +56,13 @@ logger = logging.getLogger(__name__)
 RecordHandler = Callable[[DeliveredRecord, ExchangeRecord], None]
 
 _Coordinates = tuple[str, int, int]
+
+#: ``run(until_idle=...)``: how long the consumer may go without reaching the end of its
+#: partitions (no assignment, an unreachable cluster, records waiting that never come).
+DEFAULT_STALL_TIMEOUT_S = 300.0
+#: How often a consumer without an assignment asks the cluster whether any exchange topic
+#: exists (none: there is nothing to wait for).
+_METADATA_EVERY_S = 5.0
 
 
 @dataclass
@@ -141,6 +149,9 @@ class SecureConsumer:
             # default 5 minutes.
             "topic.metadata.refresh.interval.ms": 30_000,
             **(config_overrides or {}),
+            # ``run(until_idle=...)`` counts idle time only once every assigned partition
+            # was read to its end, which these events say.
+            "enable.partition.eof": True,
         }
         self._consumer = Consumer(
             consumer_config(
@@ -148,13 +159,13 @@ class SecureConsumer:
             )
         )
         connection = connection_settings(overrides)
-        self._quarantine = QuarantineWriter(
-            bootstrap=bootstrap,
-            agency_id=self._agency,
-            topic_prefix=topic_prefix,
-            config_overrides=connection,
-            admin_config=connection,
-        )
+        # Created (with its topic) at the first quarantined message: a consumer started while
+        # the cluster is down waits for it instead of failing on the topic creation.
+        self._quarantine: QuarantineWriter | None = None
+        self._new_quarantine: Callable[[], QuarantineWriter] = lambda: QuarantineWriter(
+            bootstrap=bootstrap, agency_id=self._agency, topic_prefix=topic_prefix,
+            config_overrides=connection, admin_config=connection,
+        )  # fmt: skip
         self._audit: ConsumerAudit | None = None
         if audit is not None:
             if audit.agency_id != self._agency:
@@ -164,7 +175,17 @@ class SecureConsumer:
                 config_overrides=connection,
             )  # fmt: skip
             self._audit = ConsumerAudit(audit, recipient, receipts, self._clock)
-        self._consumer.subscribe([exchange_topic_regex(self._prefix)], on_assign=self._on_assign)
+        self._topics = re.compile(exchange_topic_regex(self._prefix))
+        #: The partitions held (None: no assignment yet) and those read to their end.
+        self._assignment: set[tuple[str, int]] | None = None
+        self._at_end: set[tuple[str, int]] = set()
+        self._no_topics_checked = 0.0
+        self._consumer.subscribe(
+            [exchange_topic_regex(self._prefix)],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
         self.summary = ConsumeSummary()
         self._lifecycle = Lifecycle("SecureConsumer")
 
@@ -179,28 +200,79 @@ class SecureConsumer:
         max_messages: int | None = None,
         should_stop: Callable[[], bool] | None = None,
         poll_timeout: float = 0.5,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT_S,
     ) -> ConsumeSummary:
         """Consume until idle for ``until_idle`` seconds, ``max_messages`` handled, or stopped.
 
         With none of the three, runs until interrupted.
 
+        Idle means caught up: the consumer holds its partitions and read each to its end
+        (or the cluster has no exchange topic at all), and nothing came for ``until_idle``
+        seconds. Before that the idle clock does not run, so a consumer started while the
+        cluster is down or restarting does not stop with records still waiting.
+
         Raises:
-            BrokerError: the broker failed in a way retries did not fix.
+            BrokerError: the broker failed in a way retries did not fix, or (with
+                ``until_idle``) ``stall_timeout`` seconds passed without a message and
+                without being caught up (the cluster unreachable, no partitions assigned).
             SinkError: the sink failed (nothing of the failed batch is stored or committed).
         """
         handled = 0
-        idle_since = time.monotonic()
+        idle_since: float | None = None
+        progress_at = time.monotonic()
         while not (should_stop and should_stop()):
             count = self.poll_batch(poll_timeout)
             now = time.monotonic()
             if count:
                 handled += count
-                idle_since = now
-            elif until_idle is not None and now - idle_since >= until_idle:
-                break
+                idle_since, progress_at = None, now
+            elif until_idle is not None:
+                if self.caught_up():
+                    idle_since = now if idle_since is None else idle_since
+                    progress_at = now
+                    if now - idle_since >= until_idle:
+                        break
+                else:
+                    idle_since = None
+                    if now - progress_at >= stall_timeout:
+                        raise BrokerError(self._stalled(stall_timeout))
             if max_messages is not None and handled >= max_messages:
                 break
         return self.summary
+
+    def caught_up(self) -> bool:
+        """Every assigned partition was read to its end (nothing waits), or the cluster
+        answered that no exchange topic exists; False without an assignment otherwise."""
+        if self._assignment is None:
+            return self._no_exchange_topic()
+        return self._assignment <= self._at_end
+
+    def _no_exchange_topic(self) -> bool:
+        """Ask the cluster (at most every few seconds) whether any exchange topic exists."""
+        now = time.monotonic()
+        if now - self._no_topics_checked < _METADATA_EVERY_S:
+            return False
+        self._no_topics_checked = now
+        try:
+            topics = self._consumer.list_topics(timeout=2.0).topics
+        except KafkaException:
+            return False  # no answer: not known to be empty
+        return not any(self._topics.match(t) for t in topics)
+
+    def _stalled(self, timeout: float) -> str:
+        if self._assignment is None:
+            return (
+                f"consume: no partitions assigned within {timeout:.0f} s (the cluster is "
+                "unreachable, or the consumer group does not form); nothing was skipped"
+            )
+        waiting = sorted(self._assignment - self._at_end)
+        shown = ", ".join(f"{t}[{p}]" for t, p in waiting[:3]) + (
+            f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
+        )
+        return (
+            f"consume: no message for {timeout:.0f} s while {shown} still had records to "
+            "read (the cluster is unreachable?); what was stored is safe, rerun to resume"
+        )
 
     def poll_batch(self, timeout: float) -> int:
         """Handle one polled batch end to end; return how many messages it held.
@@ -216,6 +288,7 @@ class SecureConsumer:
             error = msg.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
+                    self._at_end.add((msg.topic() or "", msg.partition() or 0))
                     continue
                 if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                     # The pattern subscription matches no topic yet (nobody has published):
@@ -224,6 +297,7 @@ class SecureConsumer:
                     logger.debug("no exchange topic yet: %s", error.str())
                     continue
                 raise broker_error("consume", KafkaException(error))
+            self._at_end.discard((msg.topic() or "", msg.partition() or 0))
             batch.append((msg, self._examiner.examine(msg)))
         if batch:
             self._settle(batch)
@@ -247,7 +321,8 @@ class SecureConsumer:
 
     def close(self) -> None:
         if self._lifecycle.close():
-            self._quarantine.close()
+            if self._quarantine is not None:
+                self._quarantine.close()
             self._consumer.close()
 
     def __enter__(self) -> SecureConsumer:
@@ -381,6 +456,8 @@ class SecureConsumer:
             verified_sender=None if verified is None else verified.header.sender.agency_id,
             message_id=None if verified is None else str(verified.message_id),
         )
+        if self._quarantine is None:
+            self._quarantine = self._new_quarantine()
         self._quarantine.write(entry)
         if self._audit is not None:
             self._audit.quarantined(_position(msg), refusal.reason, verified)
@@ -422,6 +499,16 @@ class SecureConsumer:
             if offset is not None:
                 tp.offset = offset
         consumer.assign(partitions)
+        held = {(tp.topic, tp.partition) for tp in partitions}
+        self._assignment = (self._assignment or set()) | held
+        self._at_end -= held
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        if self._assignment is not None:
+            self._assignment -= gone
+        self._at_end -= gone
+        # The client unassigns them itself once the callback returns.
 
 
 def _position(msg: Message) -> KafkaPosition:

@@ -42,7 +42,7 @@ from exchange.audit.entry import EntryKind, Outcome
 from exchange.broker import ensure_cluster, kill_node, start_node
 from exchange.metrics import ExchangeMetrics
 from exchange.quarantine import read_quarantine
-from exchange.sinks import Sink, open_sink
+from exchange.sinks import open_sink
 from tests.integration.conftest import WaitUntil
 from tests.integration.fault_fixtures import (  # noqa: F401  # fixtures are imported explicitly, by name
     RECIPIENT,
@@ -75,6 +75,8 @@ OUTAGE_STREAM = 3_000 * SCALE
 #: publication to the audit topic to fail (no answer within 30 s), issue #8.
 OUTBOX_DELIVERY_TIMEOUT_MS = 5_000
 OUTBOX_OUTAGE_S = 45.0
+#: Records waiting for a consumer started while the cluster is down.
+IDLE_STREAM = 500 * SCALE
 #: Records of the consumer-kill stream, and the consumer's batch (one sink transaction each).
 CONSUMER_STREAM = 4_000 * SCALE
 CONSUMER_BATCH = 25
@@ -295,35 +297,17 @@ def test_partition_leader_sigkilled_mid_stream_then_restarted(
     )  # fmt: skip
 
 
-def _consume_all(
-    ex: Exchange,
-    reader: Sink,
-    sink: Path,
-    group: str,
-    log: Path,
-    *,
-    expected: int,
-    wait_until: WaitUntil,
-) -> str:
-    """Run ``exchange consume`` until the sink holds ``expected`` records, stop it with
-    SIGTERM (it finishes its batch) and return its summary line; it must exit 0."""
+def _consume_all(ex: Exchange, sink: Path, group: str, log: Path) -> str:
+    """Run ``exchange consume --until-idle 3`` right after the cluster's restart and return
+    its summary line; it must exit 0. Its idle clock starts only once it holds its
+    partitions and read them to their end, so it cannot stop early with records waiting."""
     with log.open("wb") as out:
-        consumer = subprocess.Popen(
-            consume_command(sink, group), env=ex.env(), stdout=subprocess.PIPE, stderr=out,
-            text=True,
+        consumer = subprocess.run(
+            [*consume_command(sink, group), "--until-idle", "3"], env=ex.env(),
+            stdout=subprocess.PIPE, stderr=out, text=True, timeout=300, check=False,
         )  # fmt: skip
-    try:
-        wait_until(
-            lambda: reader.count() >= expected or consumer.poll() is not None,
-            timeout=300, message=f"the consumer stored {expected} records",
-        )  # fmt: skip
-        consumer.send_signal(signal.SIGTERM)
-        stdout, _ = consumer.communicate(timeout=60)
-    finally:
-        consumer.kill()
-        consumer.wait(timeout=30)
     assert consumer.returncode == 0, _tail(log)
-    return stdout
+    return consumer.stdout
 
 
 def _spooled_total(metrics: ExchangeMetrics) -> float:
@@ -424,11 +408,8 @@ def test_whole_cluster_sigkilled_while_publishing_then_restarted(
         # rode it out (it was published once the cluster was back: the audit verifies below).
         assert "kept in the local log, not yet published" in caplog.text
     sink = tmp_path / "atf.db"
+    stdout = _consume_all(ex, sink, f"{ex.prefix}outage", tmp_path / "consume.log")
     with open_sink(f"sqlite:{sink}") as reader:
-        stdout = _consume_all(
-            ex, reader, sink, f"{ex.prefix}outage", tmp_path / "consume.log",
-            expected=OUTAGE_STREAM, wait_until=wait_until,
-        )  # fmt: skip
         records = list(reader.records())
     check_sink(records, {r.meta.record_id for r in record_stream(OUTAGE_STREAM, seed=12)})
     delivered, duplicates, not_addressed, quarantined = _summary(stdout)
@@ -602,5 +583,76 @@ def test_consumer_sigkilled_at_random_points_including_inside_sink_transactions(
             "kills": len(kills), "inside_transaction": inside,
             "outside_transaction": len(kills) - inside, "final_run_duplicates": duplicates,
             "kill_points": kills, "test_s": elapsed(began), **trail,
+        },
+    )  # fmt: skip
+
+
+def test_consumer_until_idle_started_while_the_whole_cluster_is_down(
+    three_nodes: Cluster,  # noqa: F811
+    pki: Pki,  # noqa: F811
+    wait_until: WaitUntil,
+    tmp_path: Path,
+) -> None:
+    """``exchange consume --until-idle`` started while every node is dead: with a short
+    ``--stall-timeout`` it exits 3 with one error line (not a clean idle exit with nothing
+    stored); without, it waits for the cluster, and once the cluster is back it stores
+    every waiting record and only then stops, exit 0."""
+    began = time.monotonic()
+    ex = exchange_home(pki, tmp_path, three_nodes.bootstrap)
+    records = IDLE_STREAM
+    with ex.open_audit(SENDER) as audit, ex.producer(audit) as producer:
+        for record in record_stream(records, seed=14):
+            producer.publish(record)
+    assert producer.summary.delivered == records
+    for node in (1, 2, 3):
+        assert kill_node(three_nodes.home, node) is not None
+    sink = tmp_path / "atf.db"
+    command = [*consume_command(sink, f"{ex.prefix}idle"), "--until-idle", "2"]
+
+    unreachable = subprocess.run(
+        [*command, "--stall-timeout", "6"], env=ex.env(), capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert unreachable.returncode == 3, unreachable.stderr[-3000:]
+    errors = [line for line in unreachable.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: consume: no partitions assigned within 6 s (the cluster is unreachable, or "
+        "the consumer group does not form); nothing was skipped"
+    ], unreachable.stderr[-3000:]
+    assert unreachable.stdout == ""  # no summary: not a clean idle exit
+
+    log = tmp_path / "consume-waiting.log"
+    with log.open("wb") as out:
+        waiting = subprocess.Popen(
+            command, env=ex.env(), stdout=subprocess.PIPE, stderr=out, text=True
+        )
+    try:
+        wait_until(
+            lambda: "consuming as" in log.read_text(errors="replace") or waiting.poll() is not None,
+            timeout=60, message="the consumer started",
+        )  # fmt: skip
+        restarting = time.monotonic()
+        ensure_cluster(three_nodes.home, nodes=3, timeout=START_TIMEOUT_S)
+        restart_s = elapsed(restarting)
+        # It did not exit while the cluster was down (its idle clock had not started)...
+        assert waiting.poll() is None, _tail(log)
+        stdout, _ = waiting.communicate(timeout=300)
+        done_s = elapsed(restarting)
+    finally:
+        waiting.kill()
+        waiting.wait(timeout=30)
+    # ... and exited cleanly only once it held everything.
+    assert waiting.returncode == 0, _tail(log)
+    delivered, duplicates, not_addressed, quarantined = _summary(stdout)
+    assert (delivered, duplicates, not_addressed, quarantined) == (records, 0, 0, 0)
+    with open_sink(f"sqlite:{sink}") as reader:
+        stored = list(reader.records())
+    check_sink(stored, {r.meta.record_id for r in record_stream(records, seed=14)})
+    trail = _check_audit(ex, published=records, stored={r.message_id for r in stored})
+    _report(
+        "consumer_until_idle_cluster_down",
+        {
+            "records": records, "restart_s": restart_s, "restart_to_idle_exit_s": done_s,
+            "test_s": elapsed(began), **trail,
         },
     )  # fmt: skip
