@@ -20,6 +20,7 @@ from typing import Any
 
 import psutil
 
+from exchange._internal.heap import settle_heap_for_streaming
 from exchange.bench.workload import (
     RECIPIENT,
     RECORD_TYPE,
@@ -87,10 +88,12 @@ def produce(args: argparse.Namespace) -> dict[str, Any]:
     out.flush()
     sent: dict[str, int] = {}
     if args.rate > 0:
+        settle_heap_for_streaming()  # as `exchange publish` and `exchange consume` do
         start = time.time_ns()
         paced(args.rate, stream, out, lambda _i, rid, due: sent.__setitem__(rid, due))
     else:
         timed = list(stream)  # copies made before the clock starts
+        settle_heap_for_streaming()
         start = time.time_ns()
         for rid, record in timed:
             out.publish(record, rid)
@@ -120,6 +123,7 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
             samples.append((state["count"], process.memory_info().rss))
 
     poll, close = _consumer_loop(args, seen)
+    settle_heap_for_streaming()  # the same collector settings for every variant
     try:
         idle_since = time.monotonic()
         while state["count"] < args.records and time.monotonic() - idle_since < args.idle:

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from exchange._internal.heap import settle_heap_for_streaming
 from exchange.audit.agency import AgencyAudit
 from exchange.audit.witnessing import AuditHome
 from exchange.audit_bus import AuditTopicWriter
@@ -140,6 +141,7 @@ def produce(args: argparse.Namespace, out: TextIO) -> None:
             _log.warning("the producer was ready %.1f s after the schedule began (start-up "
                          "counts as latency)", (time.time_ns() - args.start_ns) / 1e9)  # fmt: skip
         status = stack.enter_context(_Status(out, args.start_ns, args.interval, counts))
+        settle_heap_for_streaming()  # as `exchange publish` does
         try:
             paced(args.rate, stream, publisher, on_due, start_ns=args.start_ns)
             published[0] = args.count
@@ -193,6 +195,7 @@ def consume(args: argparse.Namespace, out: TextIO) -> None:
             return {**counts(), **window_latency(taken)}
 
         parent = os.getppid()
+        settle_heap_for_streaming()  # as `exchange consume` does
         with _Status(out, args.start_ns, args.interval, interval) as status:
             # Stops on SIGTERM, or when the soak that started it is gone.
             while not stop[0] and os.getppid() == parent:
