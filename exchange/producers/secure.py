@@ -51,7 +51,12 @@ from exchange.kafka_clients import (
     producer_config,
 )
 from exchange.metrics import DEFAULT_METRICS, ExchangeMetrics
-from exchange.policy import allowed_recipients, check_addressing, summary_from_handling
+from exchange.policy import (
+    HandlingSummary,
+    allowed_recipients,
+    check_addressing,
+    summary_from_handling,
+)
 from exchange.producers._delivery import cluster_absent
 from exchange.producers._outbox_sender import OutboxSender
 from exchange.producers.outbox import Outbox, OutboxEntry, Spool
@@ -183,6 +188,7 @@ class SecureProducer:
         self._agency = sender.agency_id
         self._trust = trust
         self._routing = routing
+        self._targets: dict[str, frozenset[str]] = {}
         self._suite = SuiteId(suite)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._linger_s = linger.total_seconds()
@@ -250,9 +256,19 @@ class SecureProducer:
             PolicyError: ``to`` names an agency outside those recipients, or nobody is left
                 to receive the record.
         """
-        handling = summary_from_handling(record.handling)
-        candidates = self._routing.targets(self._agency, rtype.name) & self._trust.agencies()
-        recipients = allowed_recipients(handling, candidates, sender=self._agency)
+        return self._recipients(rtype, summary_from_handling(record.handling), to)
+
+    def _recipients(
+        self, rtype: RecordType, handling: HandlingSummary, to: Iterable[str] | None
+    ) -> frozenset[str]:
+        targets = self._targets.get(rtype.name)
+        if targets is None:
+            # The routing table is immutable: match its patterns once per record type, not
+            # once per record.
+            targets = self._targets[rtype.name] = self._routing.targets(self._agency, rtype.name)
+        recipients = allowed_recipients(
+            handling, targets & self._trust.agencies(), sender=self._agency
+        )
         if to is not None:
             wanted = frozenset(to)
             outside = sorted(wanted - recipients)
@@ -299,7 +315,8 @@ class SecureProducer:
             raise PolicyError(
                 f"record {record.meta.record_id}: retention ended {retain_until}; not published"
             )
-        recipients = self.recipients_for(rtype, record, to=to)
+        handling = summary_from_handling(record.handling)
+        recipients = self._recipients(rtype, handling, to)
         if self._outbox is not None and self._outbox.full():
             raise OutboxFullError(
                 f"record {record.meta.record_id} not accepted: the outbox {self._outbox.directory} "
@@ -312,8 +329,8 @@ class SecureProducer:
         began = time.perf_counter()
         pending = self._sealer.add(
             rtype.encode(record), recipients=sorted(recipients), record_type=rtype.name,
-            schema_fingerprint=rtype.fingerprint, handling=summary_from_handling(record.handling),
-            topic=topic, provenance=provenance,
+            schema_fingerprint=rtype.fingerprint, handling=handling, topic=topic,
+            provenance=provenance,
         )  # fmt: skip
         self._metrics.seal_seconds.labels(suite=self._suite.value).observe(
             time.perf_counter() - began
