@@ -88,7 +88,7 @@ def produce(args: argparse.Namespace) -> dict[str, Any]:
     out.flush()
     sent: dict[str, int] = {}
     if args.rate > 0:
-        settle_heap_for_streaming()  # as `exchange publish` and `exchange consume` do
+        settle_heap_for_streaming()  # every role and variant alike (`exchange consume` does too)
         start = time.time_ns()
         paced(args.rate, stream, out, lambda _i, rid, due: sent.__setitem__(rid, due))
     else:

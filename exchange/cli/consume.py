@@ -21,6 +21,7 @@ from types import FrameType
 
 import click
 
+from exchange._internal.heap import settle_heap_for_streaming
 from exchange.cli._agency import AGENCY_OPTION, agency_connection, load_agency, open_audit
 from exchange.cli._context import CliContext, pass_cli
 from exchange.consumers.secure import DEFAULT_STALL_TIMEOUT_S, ConsumeSummary, SecureConsumer
@@ -159,6 +160,7 @@ def consume(
             err=True,
         )
         stopper = _StopWhenAsked(agency, lambda: consumer.summary)
+        settle_heap_for_streaming()
         with _graceful(stopper):
             summary = consumer.run(
                 until_idle=until_idle, should_stop=stopper, stall_timeout=stall_timeout

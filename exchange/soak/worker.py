@@ -141,7 +141,7 @@ def produce(args: argparse.Namespace, out: TextIO) -> None:
             _log.warning("the producer was ready %.1f s after the schedule began (start-up "
                          "counts as latency)", (time.time_ns() - args.start_ns) / 1e9)  # fmt: skip
         status = stack.enter_context(_Status(out, args.start_ns, args.interval, counts))
-        settle_heap_for_streaming()  # as `exchange publish` does
+        settle_heap_for_streaming()  # the same collector settings as the consumer
         try:
             paced(args.rate, stream, publisher, on_due, start_ns=args.start_ns)
             published[0] = args.count
