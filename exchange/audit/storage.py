@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from exchange._internal.durable import fsync_dir
 from exchange.audit.codec import MAX_ENTRY_BYTES, encode_entry
 from exchange.audit.entry import AuditEntry
 from exchange.audit.errors import AuditLogCorruptError, AuditStorageError
@@ -120,7 +121,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         raise AuditStorageError(f"cannot write {path}: {exc.strerror}") from exc
 
@@ -147,14 +148,6 @@ def read_note_file(path: Path) -> bytes:
         AuditStorageError: the file cannot be read.
     """
     return read_bounded(path, MAX_NOTE_BYTES)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class EntriesFile:

@@ -35,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+from exchange._internal.durable import fsync_dir
 from exchange.errors import OutboxCorruptError, OutboxError
 from exchange.producers._outbox_codec import (
     SEGMENT_MAGIC,
@@ -81,14 +82,6 @@ def _segment_path(directory: Path, first_seq: int) -> Path:
 def _settled_blob(settled_below: int) -> bytes:
     body = SETTLED_MAGIC + struct.pack(">Q", settled_below)
     return body + hashlib.sha256(body).digest()[:16]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Outbox:
@@ -346,7 +339,7 @@ class Outbox:
                 raise OutboxError(f"cannot delete {seg.path}: {exc.strerror}") from exc
             deleted += 1
         if deleted:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         return deleted
 
     def _write_settled(self) -> None:
@@ -360,7 +353,7 @@ class Outbox:
             finally:
                 os.close(fd)
             tmp.replace(path)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError as exc:
             raise OutboxError(f"cannot write {path}: {exc.strerror}") from exc
         self._persisted = self._settled_below
@@ -371,7 +364,7 @@ class Outbox:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             os.write(fd, SEGMENT_MAGIC)
             os.fsync(fd)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError as exc:
             raise OutboxError(f"cannot create {path}: {exc.strerror}") from exc
         if self._file is not None:

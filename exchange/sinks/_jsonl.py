@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from exchange._internal.durable import fsync_dir
 from exchange.sinks._base import BeforeCommitHook, SinkBase, check_group_id
 from exchange.sinks._model import DeliveredRecord, SinkError, TopicPartition, WriteResult
 from exchange.sinks._replay import ProducerWindow, WindowKey, plan_batch
@@ -164,7 +165,7 @@ class JsonlSink(SinkBase):
                 self._ids[item.message_id] = number
             self._apply(header)
             try:
-                _fsync_dir(self._segments)
+                fsync_dir(self._segments)
             except OSError as exc:
                 error = SinkError(
                     f"JSON-lines sink {self._dir}: the batch is written but the directory could "
@@ -270,12 +271,3 @@ def _corrupt(path: Path, why: str) -> SinkError:
     error = SinkError(f"JSON-lines segment {path} is corrupt ({why}); restore it from a backup")
     error.retriable = False
     return error
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable (the new directory entry), not only the file's bytes.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
