@@ -18,7 +18,7 @@ import confluent_kafka
 import cryptography
 from rich.table import Table
 
-from exchange.bench.stats import SECURE_VARIANTS, json_key
+from exchange.bench.stats import SECURE_VARIANTS, json_key, sweep_key
 
 __all__ = [
     "DOCS_BEGIN",
@@ -28,6 +28,7 @@ __all__ = [
     "kafka_version",
     "markdown_section",
     "rich_table",
+    "sweep_table",
     "update_docs",
     "write_section",
 ]
@@ -74,6 +75,36 @@ def rich_table(summary: Mapping[str, Any]) -> Table:
     return table
 
 
+def _sweep_cell(summary: Mapping[str, Any], variant: str, rate: float) -> str:
+    p50 = summary.get(sweep_key(variant, rate, "latency_p50_ms"))
+    p99 = summary.get(sweep_key(variant, rate, "latency_p99_ms"))
+    if p50 is None or p99 is None:
+        return "n/a"
+    return f"{p50:,.1f} / {p99:,.1f}"
+
+
+def _sweep_rows(summary: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    variants = _variants(summary)
+    return [
+        (f"{rate:,.0f}", [_sweep_cell(summary, v, rate) for v in variants])
+        for rate in summary.get("sweep_rates", ())
+    ]
+
+
+def sweep_table(summary: Mapping[str, Any]) -> Table | None:
+    """Latency p50 / p99 by offered rate (``--sweep``), or None without a sweep."""
+    rows = _sweep_rows(summary)
+    if not rows:
+        return None
+    table = Table(title="latency p50 / p99, ms, by offered rate (paced, open loop)")
+    table.add_column("offered msgs/s", justify="right")
+    for v in _variants(summary):
+        table.add_column(v, justify="right")
+    for rate, cells in rows:
+        table.add_row(rate, *cells)
+    return table
+
+
 def markdown_section(summary: Mapping[str, Any], env: Mapping[str, str], tag: str = "main") -> str:
     """The generated part of docs/benchmarks.md: settings, machine, versions, the table.
 
@@ -103,6 +134,17 @@ def markdown_section(summary: Mapping[str, Any], env: Mapping[str, str], tag: st
         for v in variants
     )
     lines += ["", f"Records delivered (closed loop): {delivered}."]
+    sweep = _sweep_rows(summary)
+    if sweep:
+        lines += [
+            "",
+            f"Latency p50 / p99 in ms by offered rate (`--sweep`: paced, open loop, "
+            f"{summary['seconds']:.0f} s per rate, each on a fresh topic):",
+            "",
+            "| offered msgs/s | " + " | ".join(variants) + " |",
+            "|---:|" + "---:|" * len(variants),
+            *(f"| {rate} | " + " | ".join(cells) + " |" for rate, cells in sweep),
+        ]
     if "memory_records" in summary:
         samples = summary["memory_rss_samples_mib"]
         lines.append(

@@ -30,7 +30,14 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from exchange.bench.report import kafka_version
-from exchange.bench.stats import VARIANTS, ConsumerRun, MemoryCheck, ProducerRun, VariantResult
+from exchange.bench.stats import (
+    VARIANTS,
+    ConsumerRun,
+    MemoryCheck,
+    PacedRun,
+    ProducerRun,
+    VariantResult,
+)
 from exchange.bench.workload import topic_for
 from exchange.broker import (
     ClusterInfo,
@@ -50,6 +57,7 @@ __all__ = [
     "local_cluster",
     "run_broker",
     "run_memory_check",
+    "run_paced",
     "run_variant",
     "wait_joined",
     "warm_up",
@@ -81,10 +89,6 @@ class BenchPlan:
     pool: int
     partitions: int
     workdir: Path
-
-    @property
-    def paced_records(self) -> int:
-        return max(1, int(self.rate * self.seconds))
 
 
 _POM = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "pom.xml"
@@ -155,16 +159,26 @@ def run_variant(plan: BenchPlan, variant: str, step: Step) -> VariantResult:
     drained = ConsumerRun.from_json(
         _wait(_consumer(plan, variant, prefix, plan.records, times=False), "drain consumer")
     )
-    step(f"{variant}: paced, {plan.rate:.0f} msgs/s for {plan.seconds:.0f} s")
-    paced_prefix = _prefix()
-    _create_topic(plan, variant, paced_prefix)
-    paced_consumer, paced_producer = _together(
-        plan, variant, paced_prefix, plan.paced_records, rate=plan.rate
-    )
+    paced = run_paced(plan, variant, plan.rate, step)
     return VariantResult(
         variant, plan.records, produced, consumed, drained,
-        plan.paced_records, paced_producer, paced_consumer,
+        paced.expected, paced.producer, paced.consumer,
     )  # fmt: skip
+
+
+def run_paced(plan: BenchPlan, variant: str, rate: float, step: Step) -> PacedRun:
+    """Phase 3 alone, at ``rate`` msgs/s for ``plan.seconds``, on a fresh topic: the main
+    run's paced phase, and each rate of a ``--sweep``.
+
+    Raises:
+        BrokerError: a worker failed or the consumer never joined its group.
+    """
+    step(f"{variant}: paced, {rate:,.0f} msgs/s for {plan.seconds:.0f} s")
+    prefix = _prefix()
+    _create_topic(plan, variant, prefix)
+    expected = max(1, int(rate * plan.seconds))
+    consumer, producer = _together(plan, variant, prefix, expected, rate=rate)
+    return PacedRun(variant, rate, expected, producer, consumer)
 
 
 def warm_up(plan: BenchPlan, step: Step) -> None:

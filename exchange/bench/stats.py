@@ -16,6 +16,7 @@ __all__ = [
     "VARIANTS",
     "ConsumerRun",
     "MemoryCheck",
+    "PacedRun",
     "ProducerRun",
     "VariantResult",
     "json_key",
@@ -23,6 +24,7 @@ __all__ = [
     "percentile",
     "rate",
     "summary_json",
+    "sweep_key",
 ]
 
 #: Variants in table order: the plain Avro baseline first, then every suite.
@@ -183,6 +185,26 @@ class VariantResult:
 
 
 @dataclass(frozen=True)
+class PacedRun:
+    """One paced phase on its own (``--sweep``): a producer offering ``rate`` msgs/s open
+    loop for the run's ``--seconds``, and the consumer that joined before it."""
+
+    variant: str
+    rate: float
+    expected: int
+    producer: ProducerRun
+    consumer: ConsumerRun
+
+    @property
+    def latencies(self) -> list[float]:
+        return latencies_ms(self.producer.sent_ns, self.consumer.received_ns)
+
+    @property
+    def complete(self) -> bool:
+        return self.consumer.count == self.producer.count == self.expected
+
+
+@dataclass(frozen=True)
 class MemoryCheck:
     """Consumer RSS over a long run: is it flat once warm?"""
 
@@ -200,14 +222,24 @@ class MemoryCheck:
         return (samples[-1][1] - warm) / 2**20
 
 
+def sweep_key(variant: str, rate: float, figure: str) -> str:
+    """``<variant>_sweep_<rate>_<figure>``, e.g. ``classic_sweep_2000_latency_p99_ms``."""
+    return json_key(variant, f"sweep_{rate:g}_{figure}")
+
+
 def summary_json(
-    results: Sequence[VariantResult], *, settings: Mapping[str, Any], memory: MemoryCheck | None
+    results: Sequence[VariantResult],
+    *,
+    settings: Mapping[str, Any],
+    memory: MemoryCheck | None,
+    sweep: Sequence[PacedRun] = (),
 ) -> dict[str, Any]:
     """The ``--json`` object: settings, every figure as ``<variant>_<figure>``, the ratios.
 
     Ratios are secure / plain for throughput (higher is better, 1.0 = no cost); keys are
     ``<suite>_e2e_ratio``, ``<suite>_producer_ratio`` and ``<suite>_consumer_ratio`` with the
-    suite's dashes as underscores (``classic``, ``pq_hybrid``, ``cnsa``).
+    suite's dashes as underscores (``classic``, ``pq_hybrid``, ``cnsa``). With a sweep,
+    ``sweep_rates`` lists the offered rates and :func:`sweep_key` names each latency figure.
 
     Raises:
         ValueError: ``results`` has no ``plain`` baseline.
@@ -229,6 +261,13 @@ def summary_json(
                 denominator = base[f"{what}_msgs_per_s"]
                 ratio = figures[f"{what}_msgs_per_s"] / denominator if denominator else math.nan
                 out[json_key(r.variant, f"{what}_ratio")] = _finite(ratio)
+    if sweep:
+        out["sweep_rates"] = sorted({run.rate for run in sweep})
+    for run in sweep:
+        lat = run.latencies or [math.nan]
+        out[sweep_key(run.variant, run.rate, "latency_p50_ms")] = _finite(percentile(lat, 50))
+        out[sweep_key(run.variant, run.rate, "latency_p99_ms")] = _finite(percentile(lat, 99))
+        out[sweep_key(run.variant, run.rate, "complete")] = run.complete
     if memory is not None:
         out["memory_variant"] = memory.variant
         out["memory_records"] = memory.records

@@ -18,12 +18,14 @@ from exchange.bench.report import (
     environment,
     markdown_section,
     rich_table,
+    sweep_table,
     update_docs,
 )
 from exchange.bench.runner import (
     BenchPlan,
     run_broker,
     run_memory_check,
+    run_paced,
     run_variant,
     warm_up,
 )
@@ -81,6 +83,14 @@ __all__ = ["bench"]
     "sample the consumer's RSS (the issue asks 100,000); 0 skips it.",
 )
 @click.option(
+    "--sweep",
+    "sweep_rates",
+    type=click.FloatRange(1, 1e6),
+    multiple=True,
+    help="Also measure latency alone at this offered rate, msgs/s, for every variant "
+    "(repeatable): where p99 stays low on this machine.",
+)
+@click.option(
     "--docs",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the table into this Markdown file (docs/benchmarks.md).",
@@ -95,8 +105,8 @@ __all__ = ["bench"]
 @pass_cli
 def bench(
     cli: CliContext, *, records: int, rate: float, seconds: float, pool: int,
-    suites: tuple[str, ...], quick: bool, memory_records: int, docs: Path | None,
-    docs_tag: str, as_json: bool,
+    suites: tuple[str, ...], quick: bool, memory_records: int, sweep_rates: tuple[float, ...],
+    docs: Path | None, docs_tag: str, as_json: bool,
 ) -> None:  # fmt: skip
     """Measure plain Avro and the sealed suites in one run on a real Kafka broker.
 
@@ -110,9 +120,11 @@ def bench(
     err = Console(stderr=True)
     command = _command(
         records=records, rate=rate, seconds=seconds, pool=pool, suites=suites,
-        memory_records=memory_records, docs=docs, docs_tag=docs_tag, as_json=as_json,
+        memory_records=memory_records, sweep_rates=sweep_rates, docs=docs, docs_tag=docs_tag,
+        as_json=as_json,
     )  # fmt: skip
-    steps = 1 + len(variants) * 3 + (1 if memory_records else 0)
+    rates = sorted(set(sweep_rates))
+    steps = 1 + len(variants) * (3 + len(rates)) + (1 if memory_records else 0)
     with (
         run_broker(cli.settings) as broker,
         tempfile.TemporaryDirectory(prefix="exchange-bench-") as workdir,
@@ -129,34 +141,40 @@ def bench(
         plan = BenchPlan(broker.bootstrap, records, rate, seconds, pool, 3, Path(workdir))
         warm_up(plan, step)
         results = [run_variant(plan, v, step) for v in variants]
+        sweep = [run_paced(plan, v, r, step) for r in rates for v in variants]
         memory = run_memory_check(plan, "classic", memory_records, step) if memory_records else None
         bar.update(task, advance=1)
     settings = {
         "command": command, "records": records, "rate": rate, "seconds": seconds, "pool": pool,
         "partitions": plan.partitions, "audit": False, "variants": list(variants),
     }  # fmt: skip
-    summary = summary_json(results, settings=settings, memory=memory)
+    summary = summary_json(results, settings=settings, memory=memory, sweep=sweep)
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
     else:
         Console().print(rich_table(summary))
+        by_rate = sweep_table(summary)
+        if by_rate is not None:
+            Console().print(by_rate)
     if docs is not None:
         update_docs(docs, markdown_section(summary, environment(broker.kafka), docs_tag), docs_tag)
         err.print(f"wrote the table into {docs}")
-    if not all(r.complete for r in results):
+    if not all(r.complete for r in results) or not all(r.complete for r in sweep):
         raise click.exceptions.Exit(1)
 
 
 def _command(
     *,
     records: int, rate: float, seconds: float, pool: int, suites: tuple[str, ...],
-    memory_records: int, docs: Path | None, docs_tag: str, as_json: bool,
+    memory_records: int, sweep_rates: tuple[float, ...], docs: Path | None, docs_tag: str,
+    as_json: bool,
 ) -> str:  # fmt: skip
     parts = ["exchange bench", f"--records {records}", f"--rate {rate:g}",
              f"--seconds {seconds:g}", f"--pool {pool}"]  # fmt: skip
     parts += [f"--suite {s}" for s in suites]
     if memory_records:
         parts.append(f"--memory-records {memory_records}")
+    parts += [f"--sweep {r:g}" for r in sweep_rates]
     if docs is not None:
         parts.append(f"--docs {docs}")
         if docs_tag != "main":

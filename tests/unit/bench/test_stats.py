@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from exchange.bench.report import DOCS_BEGIN, DOCS_END, markdown_section, rich_table, update_docs
+from exchange.bench.report import (
+    DOCS_BEGIN,
+    DOCS_END,
+    markdown_section,
+    rich_table,
+    sweep_table,
+    update_docs,
+)
 from exchange.bench.stats import (
     ConsumerRun,
     MemoryCheck,
+    PacedRun,
     ProducerRun,
     VariantResult,
     json_key,
@@ -19,6 +27,7 @@ from exchange.bench.stats import (
     percentile,
     rate,
     summary_json,
+    sweep_key,
 )
 
 S = 1_000_000_000  # one second in ns
@@ -176,3 +185,48 @@ def test_rich_table_has_a_column_per_variant() -> None:
     table = rich_table(_summary())
     assert [c.header for c in table.columns] == ["figure", "plain", "classic", "pq-hybrid", "cnsa"]
     assert table.row_count == 11
+
+
+ENV = {"date": "2026-11-28 04:00 UTC", "machine": "test box", "versions": "Python 3.11"}
+
+
+def _paced(variant: str, rate: float, lat_ms: tuple[float, ...], *, lost: int = 0) -> PacedRun:
+    sent = {f"{variant}{i}": 10 * S for i in range(len(lat_ms))}
+    received = {
+        f"{variant}{i}": 10 * S + int(ms * 1e6) for i, ms in enumerate(lat_ms[: len(lat_ms) - lost])
+    }
+    producer = ProducerRun(len(sent), len(sent) - 1, 0, 1, 0, 80 * 2**20, sent)
+    consumer = ConsumerRun(len(received), 0, 1, 40 * 2**20, received)
+    return PacedRun(variant, rate, len(sent), producer, consumer)
+
+
+def test_sweep_reports_latency_per_offered_rate_and_variant() -> None:
+    results = [_result("plain", seconds=0.5), _result("classic", seconds=1.5)]
+    sweep = [
+        _paced("plain", 500.0, (1.0, 2.0, 3.0)),
+        _paced("classic", 500.0, (10.0, 20.0, 30.0)),
+        _paced("plain", 2_000.0, (4.0, 4.0)),
+        _paced("classic", 2_000.0, (100.0, 300.0), lost=1),
+    ]
+    settings = {**SETTINGS, "variants": ["plain", "classic"]}
+    summary = summary_json(results, settings=settings, memory=None, sweep=sweep)
+    assert summary["sweep_rates"] == [500.0, 2_000.0]
+    assert summary[sweep_key("classic", 500.0, "latency_p50_ms")] == pytest.approx(20.0)
+    assert summary["classic_sweep_500_latency_p99_ms"] == pytest.approx(29.8)
+    assert summary[sweep_key("plain", 2_000.0, "complete")] is True
+    assert summary[sweep_key("classic", 2_000.0, "complete")] is False  # one record missing
+    assert summary[sweep_key("classic", 2_000.0, "latency_p99_ms")] == pytest.approx(100.0)
+    section = markdown_section(summary, ENV)
+    assert "| offered msgs/s | plain | classic |" in section
+    assert "| 500 | 2.0 / 3.0 | 20.0 / 29.8 |" in section
+    assert "| 2,000 | 4.0 / 4.0 | 100.0 / 100.0 |" in section
+    table = sweep_table(summary)
+    assert table is not None
+    assert [c.header for c in table.columns] == ["offered msgs/s", "plain", "classic"]
+
+
+def test_no_sweep_no_sweep_table() -> None:
+    summary = _summary()
+    assert "sweep_rates" not in summary
+    assert sweep_table(summary) is None
+    assert "offered msgs/s" not in markdown_section(summary, ENV)
