@@ -138,7 +138,10 @@ class SecureProducer:
         routing: default recipients per sender and record type.
         suite: cipher suite of every envelope.
         max_batch: envelopes per batch signature.
-        linger: longest a record waits for its batch to be signed.
+        linger: longest a record waits for its batch to be signed. 10 ms: below ~6,400
+            msgs/s a batch is sealed by time, and the wait is most of the secure path's
+            latency at modest rates; one signature per 10 ms costs little even for
+            ``pq-hybrid`` (ML-DSA-65 signs in ~0.7 ms).
         epoch_policy: DEK epoch bounds (count and age).
         topic_prefix: deployment prefix of every topic name (``exchange.routing``).
         topic_partitions / topic_retention: configuration of topics this producer creates.
@@ -173,7 +176,7 @@ class SecureProducer:
         routing: RoutingTable,
         suite: SuiteId = SuiteId.CLASSIC,
         max_batch: int = 64,
-        linger: timedelta = timedelta(milliseconds=20),
+        linger: timedelta = timedelta(milliseconds=10),
         epoch_policy: EpochPolicy | None = None,
         topic_prefix: str = "",
         topic_partitions: int = 3,
