@@ -7,7 +7,13 @@ The consume path of DESIGN.md, per message::
     -> unwrap DEK + decrypt + commitment -> Avro decode by writer fingerprint -> pydantic
     -> signed handling summary == the record's handling -> replay/duplicate/order (sink)
     -> sink (records + replay state + offsets in one transaction)
-    -> audit: delivery entries (one fsync) + signed receipts to ``receipts.<sender>`` -> commit
+    -> audit: delivery entries (one fsync) + signed receipts to ``receipts.<sender>``
+    -> receipt mark -> commit
+
+With an audit log, the first batch after the first assignment is preceded by the recovery of
+what a crash left (:meth:`exchange.audit.pipeline.ConsumerAudit.recover`): delivery entries
+of records the sink stored past the log's receipt mark, and the receipts of every entry
+after it.
 
 Any failure sends the original bytes with a reason code to ``quarantine.<agency>`` and
 consumption goes on. Exactly-once into the sink comes from the sink's own offsets: on
@@ -34,10 +40,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from exchange._internal.lifecycle import Lifecycle
 from exchange.audit import KafkaPosition
 from exchange.audit.agency import AgencyAudit
-from exchange.audit.pipeline import ConsumerAudit
+from exchange.audit.pipeline import ConsumerAudit, Partition, Recovery
 from exchange.audit_bus import ReceiptSender
 from exchange.consumers._examine import MAX_ENVELOPE_BYTES, Accepted, EnvelopeExaminer, Refusal
-from exchange.crypto import Opener
+from exchange.crypto import Opener, VerifiedEnvelope
 from exchange.crypto.keys import KeyProvider, SuiteId, TrustResolver
 from exchange.errors import BrokerError, IntegrityReason
 from exchange.kafka_clients import broker_error, connection_settings, consumer_config
@@ -60,6 +66,8 @@ _Coordinates = tuple[str, int, int]
 #: ``run(until_idle=...)``: how long the consumer may go without reaching the end of its
 #: partitions (no assignment, an unreachable cluster, records waiting that never come).
 DEFAULT_STALL_TIMEOUT_S = 300.0
+#: How long re-reading one partition range for the crash recovery may take.
+RECOVERY_READ_TIMEOUT_S = 120.0
 #: How often a consumer without an assignment asks the cluster whether any exchange topic
 #: exists (none: there is nothing to wait for).
 _METADATA_EVERY_S = 5.0
@@ -100,7 +108,8 @@ class SecureConsumer:
             (before the offset commit), a quarantine entry after each quarantine record,
             and a signed receipt per settled addressed message sent to
             ``receipts.<sender>``. ``None`` logs nothing. A log that cannot be written stops
-            the consumer. The caller owns and closes ``audit``.
+            the consumer. Once the consumer first holds its partitions, it repairs what a
+            crash left (``recovery`` says what). The caller owns and closes ``audit``.
 
     Example::
 
@@ -159,6 +168,10 @@ class SecureConsumer:
             )
         )
         connection = connection_settings(overrides)
+        self._bootstrap = bootstrap
+        self._read_settings = {
+            k: v for k, v in overrides.items() if k not in ("group.instance.id",)
+        }
         # Created (with its topic) at the first quarantined message: a consumer started while
         # the cluster is down waits for it instead of failing on the topic creation.
         self._quarantine: QuarantineWriter | None = None
@@ -175,6 +188,8 @@ class SecureConsumer:
                 config_overrides=connection,
             )  # fmt: skip
             self._audit = ConsumerAudit(audit, recipient, receipts, self._clock)
+        #: Set by the crash recovery (None: not run yet, or no audit log).
+        self.recovery: Recovery | None = None
         self._topics = re.compile(exchange_topic_regex(self._prefix))
         #: The partitions held (None: no assignment yet) and those read to their end.
         self._assignment: set[tuple[str, int]] | None = None
@@ -283,6 +298,13 @@ class SecureConsumer:
         """
         self._lifecycle.check_open()
         messages = self._next_messages(timeout)
+        if self._audit is not None and self.recovery is None and self._assignment is not None:
+            # Assigned: the cluster answers. Before any new batch: positions past the sink's
+            # offsets do not overlap what the recovery re-reads.
+            self.recovery = self._audit.recover(
+                self._group, self._sink.stored_offsets(self._group), self._stored_at,
+                self._reread,
+            )  # fmt: skip
         batch: list[tuple[Message, Accepted | Refusal | None]] = []
         for msg in messages:
             error = msg.error()
@@ -383,10 +405,61 @@ class SecureConsumer:
                     ),
                 )
         if self._audit is not None:
-            # After the sink committed, before the offset commit: a crash in between
-            # redelivers the batch, and the redelivery is logged as a duplicate.
-            self._audit.finish_batch()
+            # After the sink committed, before the offset commit. The sink does not redeliver
+            # the batch after a crash here (it resumes from its own offsets): the next
+            # start's recovery logs what is missing and resends the receipts.
+            self._audit.finish_batch(self._group, _next_offsets(batch))
         self._commit(batch)
+
+    def _stored_at(self, message_id: str) -> KafkaPosition | None:
+        stored = self._sink.get(message_id)
+        if stored is None:
+            return None
+        return KafkaPosition(stored.topic, stored.partition, stored.offset)
+
+    def _reread(
+        self, tp: Partition, start: int, end: int
+    ) -> list[tuple[KafkaPosition, VerifiedEnvelope, str]]:
+        """The addressed, verified messages of ``tp`` in ``[start, end)`` (crash recovery).
+
+        Raises:
+            BrokerError: the range could not be read within :data:`RECOVERY_READ_TIMEOUT_S`.
+        """
+        reader = Consumer(
+            consumer_config(
+                self._bootstrap, group_id=f"{self._group}.recovery",
+                client_id=f"{self._agency}-recovery", overrides=self._read_settings,
+            )
+        )  # fmt: skip
+        found: list[tuple[KafkaPosition, VerifiedEnvelope, str]] = []
+        what = f"re-reading {tp[0]}[{tp[1]}] {start}..{end - 1} for the crash recovery"
+        try:
+            reader.assign([TopicPartition(tp[0], tp[1], start)])
+            deadline = time.monotonic() + RECOVERY_READ_TIMEOUT_S
+            while True:
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"{what}: no end within {RECOVERY_READ_TIMEOUT_S:.0f} s")
+                msg = reader.poll(0.5)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        break
+                    raise broker_error(what, KafkaException(error))
+                offset = msg.offset() or 0
+                if offset >= end:
+                    break
+                outcome = self._examiner.examine(msg)
+                if isinstance(outcome, Accepted):
+                    found.append((_position(msg), outcome.verified, outcome.item.record_id))
+                if offset + 1 >= end:
+                    break
+        except KafkaException as exc:
+            raise broker_error(what, exc) from exc
+        finally:
+            reader.close()
+        return found
 
     def _delivered(self, msg: Message, stored: Accepted) -> None:
         self.summary.delivered += 1
@@ -509,6 +582,14 @@ class SecureConsumer:
             self._assignment -= gone
         self._at_end -= gone
         # The client unassigns them itself once the callback returns.
+
+
+def _next_offsets(batch: list[tuple[Message, Accepted | Refusal | None]]) -> dict[Partition, int]:
+    last: dict[Partition, int] = {}
+    for msg, _ in batch:
+        key = (msg.topic() or "", msg.partition() or 0)
+        last[key] = max(last.get(key, 0), (msg.offset() or 0) + 1)
+    return last
 
 
 def _position(msg: Message) -> KafkaPosition:

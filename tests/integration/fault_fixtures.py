@@ -218,8 +218,11 @@ class Publisher:
     #: Poll the producer while waiting at a gate (a service idles so; ``exchange publish``
     #: never does).
     idle_poll: bool = False
+    #: Flush before waiting at the first gate: everything sent so far is acknowledged
+    #: before the fault, so nothing is in flight when it strikes.
+    flush_at_first_gate: bool = False
     error: BaseException | None = None
-    #: The gate the thread waits at now, else None.
+    #: The gate the thread waits at now (after any flush there), else None.
     waiting_at: int | None = None
     flushed_at: float | None = None
     _thread: threading.Thread | None = None
@@ -242,6 +245,8 @@ class Publisher:
         gate = self.gates.get(index)
         if gate is None:
             return
+        if self.flush_at_first_gate and index == min(self.gates):
+            self.producer.flush()
         self.waiting_at = index
         deadline = time.monotonic() + self.gate_timeout
         while not gate.wait(0.05):
