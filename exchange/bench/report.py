@@ -134,6 +134,15 @@ def markdown_section(summary: Mapping[str, Any], env: Mapping[str, str], tag: st
         for v in variants
     )
     lines += ["", f"Records delivered (closed loop): {delivered}."]
+    if "memory_records" in summary:
+        samples = summary["memory_rss_samples_mib"]
+        lines.append(
+            f"Memory check: {summary['memory_variant']} consumer over "
+            f"{summary['memory_records']:,} records ({summary['memory_consumer_delivered']:,} "
+            f"delivered), RSS {samples[0][1] if samples else '?'} MiB after the first 1,000, "
+            f"{samples[-1][1] if samples else '?'} MiB at the end; growth after the first "
+            f"tenth {summary['memory_rss_growth_mib']} MiB."
+        )
     sweep = _sweep_rows(summary)
     if sweep:
         lines += [
@@ -145,15 +154,6 @@ def markdown_section(summary: Mapping[str, Any], env: Mapping[str, str], tag: st
             "|---:|" + "---:|" * len(variants),
             *(f"| {rate} | " + " | ".join(cells) + " |" for rate, cells in sweep),
         ]
-    if "memory_records" in summary:
-        samples = summary["memory_rss_samples_mib"]
-        lines.append(
-            f"Memory check: {summary['memory_variant']} consumer over "
-            f"{summary['memory_records']:,} records ({summary['memory_consumer_delivered']:,} "
-            f"delivered), RSS {samples[0][1] if samples else '?'} MiB after the first 1,000, "
-            f"{samples[-1][1] if samples else '?'} MiB at the end; growth after the first "
-            f"tenth {summary['memory_rss_growth_mib']} MiB."
-        )
     lines.append(DOCS_END.format(tag=tag))
     return "\n".join(lines) + "\n"
 
