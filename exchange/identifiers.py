@@ -11,12 +11,25 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["AGENCY_ID_PATTERN", "AGENCY_ID_RE", "agency_country", "is_agency_id"]
+__all__ = [
+    "AGENCY_ID_PATTERN",
+    "AGENCY_ID_RE",
+    "CANONICAL_UUID_RE",
+    "agency_country",
+    "is_agency_id",
+]
 
 #: The agency id syntax as a regex fragment (no anchors), for composing larger patterns.
 AGENCY_ID_PATTERN: Final = r"[A-Z]{3}-[A-Z][A-Z0-9]{1,15}(?:-[A-Z0-9]{1,15}){0,2}"
 #: A whole agency id.
 AGENCY_ID_RE: Final = re.compile(rf"\A{AGENCY_ID_PATTERN}\Z")
+
+
+#: The one spelling of a UUID the exchange accepts in records and headers: what
+#: ``str(uuid.UUID(...))`` writes (lower-case 8-4-4-4-12 hex), so ids compare as strings.
+CANONICAL_UUID_RE: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
 
 
 def is_agency_id(value: str) -> bool:

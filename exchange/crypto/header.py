@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from exchange.crypto._avro import AvroFormatError, Reader, Writer
 from exchange.crypto.keys import SuiteId
 from exchange.crypto.suites import suite_info
+from exchange.identifiers import CANONICAL_UUID_RE
 from exchange.policy import TLP_LEVELS, HandlingSummary
 
 __all__ = [
@@ -174,13 +175,9 @@ def _read_id(r: Reader, *, topic: bool = False) -> str:
     return value
 
 
-#: The only spelling of a UUID that decodes: what ``str(uuid.UUID(...))`` writes.
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 def _read_uuid(r: Reader) -> uuid.UUID:
     text = r.string(36)
-    if _CANONICAL_UUID.fullmatch(text) is None:
+    if CANONICAL_UUID_RE.fullmatch(text) is None:
         raise AvroFormatError("bad or non-canonical uuid")
     return uuid.UUID(text)
 

@@ -8,7 +8,6 @@ model <-> schema agreement test can see which Python field stands for which Avro
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer
 from pydantic import StringConstraints as _Str
 
-from exchange.identifiers import agency_country, is_agency_id
+from exchange.identifiers import CANONICAL_UUID_RE, agency_country, is_agency_id
 
 __all__ = [
     "ISO_ALPHA3",
@@ -79,15 +78,11 @@ def _uuid_to_str(value: Any) -> Any:
     return str(value) if isinstance(value, uuid.UUID) else value
 
 
-#: Exactly the strings ``str(uuid.UUID(...))`` produces: lower-case 8-4-4-4-12 hex.
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 def _check_uuid(value: str) -> str:
     # Every record carries several ids and every consumed record is validated: one C-level
     # match instead of a uuid.UUID round trip per id. Only a miss pays for the parse that
     # words the error.
-    if _CANONICAL_UUID.fullmatch(value):
+    if CANONICAL_UUID_RE.fullmatch(value):
         return value
     try:
         parsed = uuid.UUID(value)
