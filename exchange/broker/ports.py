@@ -6,6 +6,7 @@ import errno
 import socket
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from exchange.broker.errors import PortInUseError
 
@@ -13,6 +14,7 @@ __all__ = [
     "DEFAULT_BASE_PORT",
     "LOOPBACK",
     "check_ports_free",
+    "ephemeral_floor",
     "find_free_base_port",
     "port_in_use",
 ]
@@ -73,17 +75,36 @@ def check_ports_free(ports: Iterable[int], host: str = LOOPBACK, *, grace: float
             time.sleep(0.1)
 
 
-def find_free_base_port(nodes: int, *, start: int = 29092, stop: int = 60000) -> int:
+#: Where Linux says which local ports it hands to outgoing connections.
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: Linux's default first ephemeral port, when the range cannot be read.
+_EPHEMERAL_FLOOR = 32768
+
+
+def ephemeral_floor(source: Path = _EPHEMERAL_RANGE) -> int:
+    """The lowest port the kernel may give an outgoing connection as its local port."""
+    try:
+        return int(source.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _EPHEMERAL_FLOOR
+
+
+def find_free_base_port(nodes: int, *, start: int = 29092, stop: int | None = None) -> int:
     """Find a base port such that the ``2 * nodes`` ports from it are all free.
 
     For test sessions that must not collide with a developer's broker on the defaults.
     Another process may still take a port before the broker binds it; the start then fails
     with :class:`PortInUseError` or a clear log line.
 
+    The search stays below the kernel's ephemeral range (:func:`ephemeral_floor`): a
+    listening port inside it can be taken, while its node is down, as the local port of any
+    outgoing connection (a client reconnecting to the other nodes), and the restarted node
+    then cannot bind it. The three-node fault tests met exactly that.
+
     Args:
         nodes: Number of nodes (each needs two consecutive ports).
         start: First base port to try.
-        stop: Give up at this port.
+        stop: Give up at this port (default: the first ephemeral port).
 
     Returns:
         The base port.
@@ -91,8 +112,9 @@ def find_free_base_port(nodes: int, *, start: int = 29092, stop: int = 60000) ->
     Raises:
         PortInUseError: no free range was found below ``stop``.
     """
+    limit = ephemeral_floor() if stop is None else stop
     span = 2 * nodes
-    for base in range(start, stop - span, span + 8):
+    for base in range(start, limit - span + 1, span + 8):
         if not any(port_in_use(port) for port in range(base, base + span)):
             return base
-    raise PortInUseError(stop)
+    raise PortInUseError(limit)

@@ -80,8 +80,10 @@ SENDER, RECIPIENT = "MEX-FGR", "USA-ATF"
 #: Namespace of the fresh record ids given to each copy of the seeded pool.
 _IDS = uuid.UUID("3f0d2b7e-6a51-4c1e-9f3a-0c6b1d9e5a42")
 #: Where the search for free ports starts: away from the session broker's (29092 up) and the
-#: binational profile's (29400 up), which other test modules start at the same time.
-_PORTS_FROM = 33092
+#: binational profile's (29400 up), which other test modules start at the same time, and
+#: below the kernel's ephemeral range (see ``find_free_base_port``), so a node restarted
+#: after SIGKILL finds its ports free.
+_PORTS_FROM = 31092
 _START_ATTEMPTS = 3
 #: Longest a whole-cluster or single-node start may take on a loaded two-core machine.
 START_TIMEOUT_S = 180.0

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from exchange.broker import PortInUseError, find_free_base_port, port_in_use
-from exchange.broker.ports import check_ports_free
+from exchange.broker import PortInUseError, find_free_base_port, port_in_use, ports
+from exchange.broker.ports import check_ports_free, ephemeral_floor
 
 
 @pytest.fixture
@@ -55,3 +56,23 @@ def test_free_base_port_skips_a_taken_range(listening: int) -> None:
 def test_port_numbers_are_checked(port: int) -> None:
     with pytest.raises(ValueError, match="expected 1-65535"):
         port_in_use(port)
+
+
+def test_ephemeral_floor_is_read_from_the_kernel_range(tmp_path: Path) -> None:
+    source = tmp_path / "ip_local_port_range"
+    source.write_text("40000\t60999\n")
+    assert ephemeral_floor(source) == 40000
+    assert ephemeral_floor(tmp_path / "missing") == 32768  # Linux's default
+    source.write_text("garbage\n")
+    assert ephemeral_floor(source) == 32768
+
+
+def test_free_base_port_stays_below_the_ephemeral_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A node's port inside the ephemeral range can become some client's local port while the
+    # node is down; the search must end before that range.
+    monkeypatch.setattr(ports, "ephemeral_floor", lambda: 29_200)
+    base = find_free_base_port(3, start=29_092)
+    assert base + 6 <= 29_200
+    monkeypatch.setattr(ports, "ephemeral_floor", lambda: 29_097)
+    with pytest.raises(PortInUseError):
+        find_free_base_port(3, start=29_092)  # no room for 6 ports below the floor
