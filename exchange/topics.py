@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,4 +75,42 @@ def ensure_topics(
             raise broker_error(f"create topic {name}", exc) from exc
         except TimeoutError as exc:
             raise BrokerError(f"create topic {name}: no answer within {timeout:.0f} s") from exc
+    _wait_until_served(admin, {name: wanted[name].partitions for name in created}, timeout)
     return sorted(created)
+
+
+def _wait_until_served(admin: AdminClient, partitions: Mapping[str, int], timeout: float) -> None:
+    """Return once the broker's metadata shows each new topic with all its partitions led.
+
+    A topic is created when the controller commits it; brokers learn of it a little later.
+    A producer that asks for the topic in between is told it does not exist, and librdkafka
+    then drops its partition objects and, when the topic appears, starts their idempotence
+    sequences again at 0. The broker takes the repeated sequences for retries of envelopes it
+    already holds, acknowledges them, and discards them (librdkafka #3712). An outbox test
+    saw exactly that signature: three envelopes to a new topic's partition acknowledged at
+    offset 0, one of them on the log. Producing only to a topic the broker already serves
+    closes that window.
+
+    Raises:
+        BrokerError: a topic was not served within ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    waiting = dict(partitions)
+    while waiting:
+        metadata: Any = admin.list_topics(timeout=max(0.1, deadline - time.monotonic()))
+        for name, count in list(waiting.items()):
+            described = metadata.topics.get(name)
+            if (
+                described is not None
+                and described.error is None
+                and len(described.partitions) == count
+                and all(p.leader >= 0 for p in described.partitions.values())
+            ):
+                del waiting[name]
+        if waiting and time.monotonic() >= deadline:
+            raise BrokerError(
+                f"created topic {min(waiting)} is not served with all its partitions after "
+                f"{timeout:.0f} s"
+            )
+        if waiting:
+            time.sleep(0.05)
