@@ -160,10 +160,7 @@ def run_variant(plan: BenchPlan, variant: str, step: Step) -> VariantResult:
         _wait(_consumer(plan, variant, prefix, plan.records, times=False), "drain consumer")
     )
     paced = run_paced(plan, variant, plan.rate, step)
-    return VariantResult(
-        variant, plan.records, produced, consumed, drained,
-        paced.expected, paced.producer, paced.consumer,
-    )  # fmt: skip
+    return VariantResult(variant, plan.records, produced, consumed, drained, paced)
 
 
 def run_paced(plan: BenchPlan, variant: str, rate: float, step: Step) -> PacedRun:

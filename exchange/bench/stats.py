@@ -120,6 +120,27 @@ class ConsumerRun:
 
 
 @dataclass(frozen=True)
+class PacedRun:
+    """One paced phase (a variant's own, or one rate of ``--sweep``): a producer offering
+    ``rate`` msgs/s open loop for the run's ``--seconds``, and the consumer that joined
+    before it."""
+
+    variant: str
+    rate: float
+    expected: int
+    producer: ProducerRun
+    consumer: ConsumerRun
+
+    @property
+    def latencies(self) -> list[float]:
+        return latencies_ms(self.producer.sent_ns, self.consumer.received_ns)
+
+    @property
+    def complete(self) -> bool:
+        return self.consumer.count == self.producer.count == self.expected
+
+
+@dataclass(frozen=True)
 class VariantResult:
     """One variant's three phases: closed-loop throughput, drain, paced latency."""
 
@@ -128,9 +149,7 @@ class VariantResult:
     produced: ProducerRun
     consumed: ConsumerRun
     drained: ConsumerRun
-    paced_expected: int
-    paced_producer: ProducerRun
-    paced_consumer: ConsumerRun
+    paced: PacedRun
 
     @property
     def producer_msgs_per_s(self) -> float:
@@ -149,7 +168,7 @@ class VariantResult:
 
     @property
     def latencies(self) -> list[float]:
-        return latencies_ms(self.paced_producer.sent_ns, self.paced_consumer.received_ns)
+        return self.paced.latencies
 
     @property
     def bytes_per_msg(self) -> float:
@@ -160,7 +179,7 @@ class VariantResult:
         """Whether every phase delivered every record it produced."""
         return (
             self.consumed.count == self.drained.count == self.produced.count == self.expected
-            and self.paced_consumer.count == self.paced_producer.count == self.paced_expected
+            and self.paced.complete
         )
 
     def figures(self) -> dict[str, float]:
@@ -180,28 +199,8 @@ class VariantResult:
     def peak_rss(self, role: str) -> int:
         """Peak RSS of a role over its processes (each phase runs in its own process)."""
         if role == "producer":
-            return max(self.produced.peak_rss, self.paced_producer.peak_rss)
-        return max(self.consumed.peak_rss, self.drained.peak_rss, self.paced_consumer.peak_rss)
-
-
-@dataclass(frozen=True)
-class PacedRun:
-    """One paced phase on its own (``--sweep``): a producer offering ``rate`` msgs/s open
-    loop for the run's ``--seconds``, and the consumer that joined before it."""
-
-    variant: str
-    rate: float
-    expected: int
-    producer: ProducerRun
-    consumer: ConsumerRun
-
-    @property
-    def latencies(self) -> list[float]:
-        return latencies_ms(self.producer.sent_ns, self.consumer.received_ns)
-
-    @property
-    def complete(self) -> bool:
-        return self.consumer.count == self.producer.count == self.expected
+            return max(self.produced.peak_rss, self.paced.producer.peak_rss)
+        return max(self.consumed.peak_rss, self.drained.peak_rss, self.paced.consumer.peak_rss)
 
 
 @dataclass(frozen=True)
@@ -254,7 +253,7 @@ def summary_json(
         out.update({json_key(r.variant, k): _finite(v) for k, v in figures.items()})
         out[json_key(r.variant, "delivered")] = r.consumed.count
         out[json_key(r.variant, "expected")] = r.expected
-        out[json_key(r.variant, "paced_delivered")] = r.paced_consumer.count
+        out[json_key(r.variant, "paced_delivered")] = r.paced.consumer.count
         out[json_key(r.variant, "complete")] = r.complete
         if r.variant != "plain":
             for what in ("e2e", "producer", "consumer"):
